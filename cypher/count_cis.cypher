@@ -1,0 +1,3 @@
+// Number of nodes per class.
+MATCH (n:Node)
+RETURN n.class AS class, count(*) AS count

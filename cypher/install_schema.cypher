@@ -1,0 +1,6 @@
+// Constraints and indexes the Neo4j store relies on; idempotent, run at every connect.
+CREATE CONSTRAINT node_id IF NOT EXISTS FOR (n:Node) REQUIRE n.id IS UNIQUE;
+CREATE INDEX node_class IF NOT EXISTS FOR (n:Node) ON (n.class);
+CREATE CONSTRAINT journal_seq IF NOT EXISTS FOR (j:JournalEntry) REQUIRE j.seq IS UNIQUE;
+CREATE INDEX journal_entity IF NOT EXISTS FOR (j:JournalEntry) ON (j.entity);
+CREATE CONSTRAINT journal_head IF NOT EXISTS FOR (h:JournalHead) REQUIRE h.name IS UNIQUE;

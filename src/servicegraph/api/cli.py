@@ -1,0 +1,303 @@
+"""The ``servicegraph`` command line: thin wrappers that parse, call a process, and print.
+
+Exit codes: 0 success, 1 invalid input (nothing written), 2 usage error, 3 store unavailable,
+4 not found, 5 stale version.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from servicegraph.errors import NotFound, ServiceGraphError
+from servicegraph.graph.connection import open_store, resolve_model
+from servicegraph.graph.records import Batch
+from servicegraph.graph.store import GraphStore
+from servicegraph.processes import interchange
+from servicegraph.processes.demo import generate_estate
+
+app = typer.Typer(
+    help="servicegraph: an ISO/IEC 20000-1 CMDB on a property graph.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLite file, or a bolt:// / neo4j:// URI. Default: SERVICEGRAPH_NEO4J_URI if set, "
+        "else SERVICEGRAPH_DB, else ./servicegraph.db.",
+        show_default=False,
+    ),
+]
+ModelOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--model",
+        help="Model file extending the shipped model (repeatable). Default: SERVICEGRAPH_MODEL.",
+    ),
+]
+ActorOption = Annotated[str, typer.Option("--actor", help="Who is writing (journaled).")]
+
+
+def _store(db: str | None, model: list[Path] | None) -> GraphStore:
+    return open_store(db, resolve_model([str(m) for m in model or []]))
+
+
+@app.command("import")
+def import_(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="JSON or CSV files, or folders with cis.csv and relationships.csv."),
+    ],
+    db: DbOption = None,
+    model: ModelOption = None,
+    actor: ActorOption = "import",
+) -> None:
+    """Validate files against the model and write them in one transaction (all or nothing)."""
+    with _store(db, model) as store:
+        batch = interchange.read_batch(store.model, files)
+        result, seconds = _write_with_progress(store, batch, actor)
+    out.print(
+        f"imported {len(batch.cis)} CIs and {len(batch.relationships)} relationships in "
+        f"{seconds:.2f}s: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged"
+    )
+
+
+@app.command()
+def export(
+    path: Annotated[
+        Path, typer.Argument(help="A .json file, or a folder for cis.csv and relationships.csv.")
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="json or csv (default: from PATH)")
+    ] = None,
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Write the whole graph to the interchange format."""
+    fmt = fmt or ("json" if path.suffix.lower() == ".json" else "csv")
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter("use json or csv", param_hint="--format")
+    with _store(db, model) as store:
+        counts = (interchange.export_json if fmt == "json" else interchange.export_csv)(store, path)
+    out.print(f"exported {counts['cis']} CIs and {counts['relationships']} relationships to {path}")
+
+
+@app.command()
+def demo(
+    size: Annotated[int, typer.Option(min=50, help="About how many CIs and records.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same estate).")] = 7,
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Generate a realistic demo estate, load it, and print a summary of the store."""
+    with _store(db, model) as store:
+        batch = generate_estate(size, seed)
+        result, seconds = _write_with_progress(store, batch, "demo")
+        items = len(batch.cis) + len(batch.relationships)
+        out.print(
+            f"loaded {len(batch.cis)} CIs and {len(batch.relationships)} relationships into "
+            f"{store.uri} in {seconds:.2f}s ({items / max(seconds, 1e-9):,.0f} items/s; "
+            f"{result.created} created, {result.unchanged} unchanged)"
+        )
+        _print_counts(store)
+
+
+@app.command()
+def summary(
+    db: DbOption = None,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """CIs per class, relationships and the journal head of a store."""
+    with _store(db, model) as store:
+        if as_json:
+            out.print_json(data={**store.counts(), "journal_head": store.head_seq()})
+        else:
+            _print_counts(store)
+
+
+@app.command()
+def show(
+    ci_id: Annotated[str, typer.Argument(metavar="ID")],
+    db: DbOption = None,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One CI with its attributes and relationships."""
+    with _store(db, model) as store:
+        ci = store.get_ci(ci_id)
+        if ci is None:
+            raise NotFound("CI", ci_id)
+        rels = store.relationships_of([ci_id])
+    if as_json:
+        out.print_json(data={"ci": ci.to_dict(), "relationships": [r.to_dict() for r in rels]})
+        return
+    table = Table(title=f"{ci.id} ({ci.cls}) {ci.name} — version {ci.version}")
+    table.add_column("attribute")
+    table.add_column("value")
+    for k, v in sorted(ci.attributes.items()):
+        table.add_row(k, json.dumps(v) if not isinstance(v, str) else v)
+    out.print(table)
+    for r in rels:
+        out.print(f"  {r.source} -[{r.type}]-> {r.target}")
+
+
+@app.command()
+def history(
+    entity: Annotated[str, typer.Argument(help="A CI id, or a relationship as 'a -[TYPE]-> b'.")],
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Every journaled change of one CI or relationship, oldest first."""
+    with _store(db, model) as store:
+        entries = store.journal(entity=entity)
+    _print_journal(entries)
+
+
+@app.command()
+def journal(
+    since: Annotated[int, typer.Option(help="Entries after this seq.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 100,
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Journal entries after a seq (the audit trail of every mutation)."""
+    with _store(db, model) as store:
+        entries = store.journal(since=since, limit=limit)
+    _print_journal(entries)
+
+
+@app.command()
+def retire(
+    ids: Annotated[list[str], typer.Argument(metavar="ID...")],
+    db: DbOption = None,
+    model: ModelOption = None,
+    actor: ActorOption = "cli",
+) -> None:
+    """Mark CIs retired (they stay, with their history)."""
+    with _store(db, model) as store:
+        result = store.retire(ids, actor)
+    out.print(f"retired {result.updated}, already retired {result.unchanged}")
+
+
+@app.command()
+def delete(
+    ids: Annotated[list[str], typer.Argument(metavar="ID...")],
+    db: DbOption = None,
+    model: ModelOption = None,
+    actor: ActorOption = "cli",
+) -> None:
+    """Delete CIs and their relationships (the journal keeps their history)."""
+    with _store(db, model) as store:
+        result = store.delete(ids, actor)
+    out.print(f"deleted {result.deleted} records (CIs and relationships)")
+
+
+@app.command("model")
+def model_(
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The classes and relationship types of the model in force."""
+    m = resolve_model([str(p) for p in model or []])
+    data: dict[str, Any] = {
+        "classes": {
+            name: {
+                "parent": c.parent,
+                "abstract": c.abstract,
+                "attributes": {a.name: a.type for a in c.attributes.values()},
+            }
+            for name, c in m.classes.items()
+        },
+        "relationship_types": {
+            name: {"impact": r.impact, "from": list(r.sources), "to": list(r.targets)}
+            for name, r in m.relationship_types.items()
+        },
+    }
+    if as_json:
+        out.print_json(data=data)
+        return
+    table = Table(title="classes")
+    for col in ("class", "parent", "attributes"):
+        table.add_column(col)
+    for name, c in m.classes.items():
+        label = f"{name} (abstract)" if c.abstract else name
+        table.add_row(label, c.parent or "", ", ".join(sorted(c.attributes)))
+    out.print(table)
+    rels = Table(title="relationship types")
+    for col in ("type", "impact", "from", "to"):
+        rels.add_column(col)
+    for name, r in m.relationship_types.items():
+        rels.add_row(name, r.impact, ", ".join(r.sources), ", ".join(r.targets))
+    out.print(rels)
+
+
+def _write_with_progress(store: GraphStore, batch: Batch, actor: str) -> tuple[Any, float]:
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=len(batch) < 5_000 or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("writing", total=len(batch))
+        result = store.write(
+            batch, actor, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    return result, time.perf_counter() - started
+
+
+def _print_counts(store: GraphStore) -> None:
+    counts = store.counts()
+    rels = counts.pop("relationships")
+    table = Table(title=f"{store.uri}")
+    table.add_column("class")
+    table.add_column("count", justify="right")
+    for cls, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(cls, f"{n:,}")
+    table.add_row("[bold]CIs and records", f"[bold]{sum(counts.values()):,}")
+    table.add_row("[bold]relationships", f"[bold]{rels:,}")
+    table.add_row("[bold]journal head (seq)", f"[bold]{store.head_seq():,}")
+    out.print(table)
+
+
+def _print_journal(entries: list[Any]) -> None:
+    for e in entries:
+        out.print(f"{e.seq:>8} {e.at} {e.actor:<12} {e.op:<20} {e.entity}", highlight=False)
+        if e.before is not None and e.after is not None:
+            before, after = _flat(e.before), _flat(e.after)
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    out.print(f"{'':>10}{key}: {before.get(key)!r} → {after.get(key)!r}")
+
+
+def _flat(record: dict[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in record.items() if k != "attributes"}
+    flat.update({f"attributes.{k}": v for k, v in (record.get("attributes") or {}).items()})
+    return flat
+
+
+def main() -> None:
+    """Entry point: run the app, turning expected failures into a message and an exit code."""
+    try:
+        app()  # click handles usage errors (exit 2) and exits with the command's code
+    except ServiceGraphError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc}", highlight=False)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,98 @@
+"""The few domain errors servicegraph raises, each saying what was wrong and what to do.
+
+Every error carries a stable ``code`` (used as the GraphQL error type and in JSON output) and an
+``exit_code`` the CLI returns, so scripts can act on the failure without parsing messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ModelError",
+    "NotFound",
+    "Problem",
+    "ServiceGraphError",
+    "StaleVersion",
+    "StoreUnavailable",
+    "ValidationFailed",
+]
+
+
+class ServiceGraphError(Exception):
+    """Base of every expected failure."""
+
+    code = "ERROR"
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (``location``), which ``field``, and why (``reason``)."""
+
+    location: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.field}: {self.reason}"
+
+
+class ValidationFailed(ServiceGraphError):
+    """The input breaks the model or the graph's rules; nothing was written."""
+
+    code = "VALIDATION_FAILED"
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        shown = "\n".join(f"  - {p}" for p in problems[:50])
+        more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
+        super().__init__(f"{len(problems)} problem(s), nothing was written:\n{shown}{more}")
+
+
+class ModelError(ServiceGraphError):
+    """The model file itself is inconsistent (unknown parent, bad type, dangling class …)."""
+
+    code = "MODEL_INVALID"
+    exit_code = 1
+
+    def __init__(self, problems: list[str], source: str = "model") -> None:
+        self.problems = problems
+        super().__init__(f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class NotFound(ServiceGraphError):
+    """An id that names nothing in the store."""
+
+    code = "NOT_FOUND"
+    exit_code = 4
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} {ident!r} does not exist; check the id (ids are case-sensitive)")
+
+
+class StaleVersion(ServiceGraphError):
+    """An update carried a version other than the stored one: someone else wrote first."""
+
+    code = "STALE_VERSION"
+    exit_code = 5
+
+    def __init__(self, ident: str, expected: int, actual: int | None) -> None:
+        self.ident = ident
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{ident!r}: the write expected version {expected} but the store holds "
+            f"{'nothing' if actual is None else f'version {actual}'}; re-read it and apply "
+            "your change to the current version"
+        )
+
+
+class StoreUnavailable(ServiceGraphError):
+    """The store could not be opened or reached."""
+
+    code = "STORE_UNAVAILABLE"
+    exit_code = 3

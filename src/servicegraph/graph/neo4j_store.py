@@ -1,0 +1,265 @@
+"""The Neo4j store: the official driver, Cypher from ``cypher/``, managed transactions.
+
+Nodes carry the label ``Node`` and the properties ``id``, ``class``, ``name``, ``version`` plus one
+property per attribute (the model forbids attributes with those four names). Relationships have the
+model's type and their attributes as properties. Journal entries are ``JournalEntry`` nodes whose
+``before``/``after`` are JSON text; the ``JournalHead`` node holds the last seq and is the lock that
+serialises writers. All retrying lives in the driver's ``execute_write``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, TypeVar
+
+import neo4j
+from neo4j import GraphDatabase
+from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
+
+from servicegraph.errors import StoreUnavailable
+from servicegraph.graph.cypher import query, statements, typed_query
+from servicegraph.graph.model import Model
+from servicegraph.graph.records import (
+    CI,
+    JournalEntry,
+    Page,
+    Relationship,
+    RelKey,
+    decode_cursor,
+    make_page,
+    rel_cursor,
+)
+from servicegraph.graph.store import GraphStore, Plan, Progress, check_page_size
+
+__all__ = ["Neo4jStore"]
+
+T = TypeVar("T")
+_CHUNK = 5_000
+_CORE = ("id", "class", "name", "version")
+
+
+class Neo4jStore(GraphStore):
+    """GraphStore on a Neo4j 5 server reached over Bolt."""
+
+    def __init__(
+        self,
+        uri: str,
+        model: Model,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+    ) -> None:
+        super().__init__(model)
+        self.uri = uri
+        self.database = database or None
+        auth = (user, password or "") if user else None
+        try:
+            self._driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+            self._driver.verify_connectivity()
+            for stmt in statements("install_schema"):
+                self._driver.execute_query(stmt, database_=self.database)
+        except (ServiceUnavailable, AuthError, ConfigurationError, ValueError, OSError) as exc:
+            raise StoreUnavailable(
+                f"cannot reach Neo4j at {uri}: {exc}; check SERVICEGRAPH_NEO4J_URI, "
+                "SERVICEGRAPH_NEO4J_USER and SERVICEGRAPH_NEO4J_PASSWORD and that the server runs"
+            ) from exc
+        except Neo4jError as exc:
+            raise StoreUnavailable(
+                f"Neo4j at {uri} refused the schema setup: {exc.message}"
+            ) from exc
+
+    def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
+        records, _, _ = self._driver.execute_query(
+            query(name), params, database_=self.database, routing_=neo4j.RoutingControl.READ
+        )
+        return records
+
+    # -- writes ---------------------------------------------------------------------------------
+    def _run_write(self, work: Callable[[Any], T]) -> T:
+        with self._driver.session(database=self.database) as session:
+            return session.execute_write(lambda tx: work(_Neo4jWriteTx(tx)))
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get_cis(self, ids: Collection[str]) -> dict[str, CI]:
+        return {ci.id: ci for ci in map(_ci, self._read("fetch_cis", ids=list(ids)))}
+
+    def find_cis(
+        self,
+        classes: Collection[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        first: int = 100,
+        after: str | None = None,
+    ) -> Page:
+        check_page_size(first)
+        rows = self._read(
+            "find_cis",
+            after=decode_cursor(after) or "",
+            classes=None if classes is None else list(classes),
+            attributes=dict(attributes or {}),
+            limit=first + 1,
+        )
+        items = [_ci(r) for r in rows[:first]]
+        return make_page(items, len(rows) > first, lambda ci: ci.id)
+
+    def find_relationships(
+        self,
+        source: str | None = None,
+        target: str | None = None,
+        types: Collection[str] | None = None,
+        first: int = 100,
+        after: str | None = None,
+    ) -> Page:
+        check_page_size(first)
+        rows = self._read(
+            "find_relationships",
+            source=source,
+            target=target,
+            types=None if types is None else list(types),
+            after=list(rel_cursor(after)),
+            limit=first + 1,
+        )
+        items = [_rel(r) for r in rows[:first]]
+        return make_page(items, len(rows) > first, lambda r: "\0".join(r.key))
+
+    def relationships_of(self, ids: Collection[str]) -> list[Relationship]:
+        rels = {r.key: r for r in map(_rel, self._read("relationships_touching", ids=list(ids)))}
+        return sorted(rels.values(), key=lambda r: r.key)
+
+    def iter_cis(self, chunk: int = 10_000) -> Iterator[CI]:
+        after = None
+        while True:
+            page = self.find_cis(first=min(chunk, 1000), after=after)
+            yield from page.items
+            if not page.has_next:
+                return
+            after = page.end_cursor
+
+    def iter_relationships(self, chunk: int = 10_000) -> Iterator[Relationship]:
+        after = None
+        while True:
+            page = self.find_relationships(first=min(chunk, 1000), after=after)
+            yield from page.items
+            if not page.has_next:
+                return
+            after = page.end_cursor
+
+    def journal(
+        self, entity: str | None = None, since: int = 0, limit: int | None = None
+    ) -> list[JournalEntry]:
+        rows = self._read(
+            "journal", entity=entity, since=since, limit=2**62 if limit is None else limit
+        )
+        return [
+            JournalEntry(
+                r["seq"],
+                r["at"],
+                r["actor"],
+                r["op"],
+                r["entity"],
+                _loads(r["before"]),
+                _loads(r["after"]),
+            )
+            for r in rows
+        ]
+
+    def head_seq(self) -> int:
+        return int(self._read("head_seq")[0]["seq"])
+
+    def counts(self) -> dict[str, int]:
+        out = {r["class"]: r["count"] for r in self._read("count_cis")}
+        out["relationships"] = self._read("count_relationships")[0]["count"]
+        return out
+
+    def close(self) -> None:
+        self._driver.close()
+
+
+class _Neo4jWriteTx:
+    def __init__(self, tx: neo4j.ManagedTransaction) -> None:
+        self.tx = tx
+        self.head = int(tx.run(query("lock_journal")).single(strict=True)["seq"])
+
+    def fetch_cis(self, ids: Collection[str]) -> dict[str, CI]:
+        out: dict[str, CI] = {}
+        for part in _chunks(list(ids)):
+            out.update((c.id, c) for c in map(_ci, self.tx.run(query("fetch_cis"), ids=part)))
+        return out
+
+    def fetch_relationships(self, keys: Collection[RelKey]) -> dict[RelKey, Relationship]:
+        out: dict[RelKey, Relationship] = {}
+        for part in _chunks([list(k) for k in keys]):
+            rows = self.tx.run(query("fetch_relationships"), keys=part)
+            out.update((r.key, r) for r in map(_rel, rows))
+        return out
+
+    def relationships_touching(self, ids: Collection[str]) -> list[Relationship]:
+        rels = {
+            r.key: r for r in map(_rel, self.tx.run(query("relationships_touching"), ids=list(ids)))
+        }
+        return sorted(rels.values(), key=lambda r: r.key)
+
+    def apply(self, plan: Plan, actor: str, at: str, progress: Progress) -> tuple[int, int]:
+        total, done = len(plan.mutations), 0
+
+        def run(name: str, param: str, items: list[Any], text: str | None = None) -> None:
+            nonlocal done
+            for part in _chunks(items):
+                self.tx.run(text or query(name), {param: part}).consume()
+                done += len(part)
+                progress(min(done, total), total)
+
+        run("upsert_cis", "rows", [{"id": c.id, "props": _props(c)} for c in plan.ci_upserts])
+        run("delete_relationships", "keys", [list(k) for k in plan.rel_deletes])
+        run("delete_cis", "ids", plan.ci_deletes)
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for rel in plan.rel_upserts:
+            by_type.setdefault(rel.type, []).append(rel.to_dict())
+        for rel_type, rows in by_type.items():
+            run("upsert_relationships", "rows", rows, typed_query("upsert_relationships", rel_type))
+        first = self.head + 1
+        entries = [
+            {
+                "seq": first + i,
+                "op": m.op,
+                "entity": m.entity,
+                "before": _dumps(m.before),
+                "after": _dumps(m.after),
+            }
+            for i, m in enumerate(plan.mutations)
+        ]
+        last = first + len(entries) - 1
+        for part in _chunks(entries):
+            self.tx.run(
+                query("append_journal"), entries=part, last=last, at=at, actor=actor
+            ).consume()
+        return first, last
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _props(ci: CI) -> dict[str, Any]:
+    return {**ci.attributes, "id": ci.id, "class": ci.cls, "name": ci.name, "version": ci.version}
+
+
+def _ci(record: neo4j.Record) -> CI:
+    props = dict(record["props"])
+    attributes = {k: v for k, v in props.items() if k not in _CORE}
+    return CI(props["id"], props["class"], props["name"], attributes, props["version"])
+
+
+def _rel(record: neo4j.Record) -> Relationship:
+    return Relationship(
+        record["source"], record["type"], record["target"], dict(record["attributes"])
+    )
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

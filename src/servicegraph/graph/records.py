@@ -1,0 +1,209 @@
+"""Plain records the stores read and write: CIs, relationships, journal entries, write batches.
+
+``CI.version`` is the stored version when read; in a write it is the version the writer expects to
+replace (``None``: no check; ``0``: the CI must not exist yet).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from servicegraph.errors import Problem, ValidationFailed
+
+__all__ = [
+    "CI",
+    "Batch",
+    "JournalEntry",
+    "Page",
+    "RelKey",
+    "Relationship",
+    "WriteResult",
+    "decode_cursor",
+    "encode_cursor",
+    "make_page",
+    "rel_cursor",
+]
+
+RelKey = tuple[str, str, str]  # (source, type, target)
+
+
+@dataclass(frozen=True)
+class CI:
+    """A node of the graph: a configuration item or a record, of a class from the model."""
+
+    id: str
+    cls: str
+    name: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+
+    @property
+    def status(self) -> str:
+        return str(self.attributes.get("status", "active"))
+
+    def to_dict(self, with_version: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "class": self.cls, "name": self.name}
+        out["attributes"] = dict(self.attributes)
+        if with_version:
+            out["version"] = self.version
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CI:
+        return cls(
+            id=data["id"],
+            cls=data["class"],
+            name=data["name"],
+            attributes=dict(data.get("attributes") or {}),
+            version=data.get("version"),
+        )
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """A typed edge from the dependent (``source``) to what it depends on (``target``)."""
+
+    source: str
+    type: str
+    target: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> RelKey:
+        return (self.source, self.type, self.target)
+
+    @property
+    def entity(self) -> str:
+        """The journal's name for this relationship."""
+        return relationship_entity(self.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "type": self.type,
+            "target": self.target,
+            "attributes": dict(self.attributes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Relationship:
+        return cls(data["source"], data["type"], data["target"], dict(data.get("attributes") or {}))
+
+
+def relationship_entity(key: RelKey) -> str:
+    source, rel_type, target = key
+    return f"{source} -[{rel_type}]-> {target}"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One mutation: written in the same transaction as the change it records."""
+
+    seq: int
+    at: str
+    actor: str
+    op: str
+    entity: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "op": self.op,
+            "entity": self.entity,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+@dataclass
+class Batch:
+    """Everything one transaction writes. ``*_where`` say where each item came from, for errors."""
+
+    cis: list[CI] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
+    retire: list[str] = field(default_factory=list)
+    delete_cis: list[str] = field(default_factory=list)
+    delete_relationships: list[RelKey] = field(default_factory=list)
+    ci_where: list[str] = field(default_factory=list)
+    rel_where: list[str] = field(default_factory=list)
+
+    def add_ci(self, ci: CI, where: str | None = None) -> None:
+        self.ci_where.append(where or f"cis[{len(self.cis)}]")
+        self.cis.append(ci)
+
+    def add_relationship(self, rel: Relationship, where: str | None = None) -> None:
+        self.rel_where.append(where or f"relationships[{len(self.relationships)}]")
+        self.relationships.append(rel)
+
+    def __len__(self) -> int:
+        return (
+            len(self.cis)
+            + len(self.relationships)
+            + len(self.retire)
+            + len(self.delete_cis)
+            + len(self.delete_relationships)
+        )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did; ``first_seq``/``last_seq`` are its journal range (None when it did nothing)."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a cursor-paginated listing."""
+
+    items: list[Any]
+    end_cursor: str | None
+    has_next: bool
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    """The key after which the next page starts; a malformed cursor is a ValueError."""
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad_cursor(cursor) from exc
+
+
+def make_page(items: list[Any], has_next: bool, key: Callable[[Any], str]) -> Page:
+    return Page(items, encode_cursor(key(items[-1])) if items else None, has_next)
+
+
+def rel_cursor(cursor: str | None) -> tuple[str, str, str]:
+    """The (source, type, target) after which a relationship page starts."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return ("", "", "")
+    parts = key.split("\0")
+    if len(parts) != 3:
+        raise _bad_cursor(cursor)
+    return (parts[0], parts[1], parts[2])
+
+
+def _bad_cursor(cursor: str | None) -> ValidationFailed:
+    reason = (
+        f"cursor {cursor!r} is not one this server issued; pass an endCursor from a previous page"
+    )
+    return ValidationFailed([Problem("page", "after", reason)])

@@ -1,0 +1,286 @@
+"""The GraphStore contract and the write path both stores share.
+
+A write is one transaction: lock the journal, read what the batch touches, validate against the model
+and the graph, plan the mutations (skipping unchanged records, checking versions), apply them and append
+one journal entry per mutation. Only the primitives (:class:`WriteTx`) and the read queries differ
+between SQLite and Neo4j, so both stores give the same answers by construction, and one contract test
+suite checks it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from servicegraph.errors import Problem, StaleVersion, ValidationFailed
+from servicegraph.graph.model import Model
+from servicegraph.graph.records import (
+    CI,
+    Batch,
+    JournalEntry,
+    Page,
+    Relationship,
+    RelKey,
+    WriteResult,
+    relationship_entity,
+)
+from servicegraph.graph.validation import check_against_store, check_batch
+
+__all__ = ["MAX_PAGE_SIZE", "GraphStore", "Mutation", "Plan", "Progress", "WriteTx"]
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 1000
+Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One planned change, as the journal records it."""
+
+    op: str  # create_ci | update_ci | retire_ci | delete_ci | {create,update,delete}_relationship
+    entity: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass
+class Plan:
+    ci_upserts: list[CI] = field(default_factory=list)
+    ci_deletes: list[str] = field(default_factory=list)
+    rel_upserts: list[Relationship] = field(default_factory=list)
+    rel_deletes: list[RelKey] = field(default_factory=list)
+    mutations: list[Mutation] = field(default_factory=list)
+    unchanged: int = 0
+
+
+class WriteTx(Protocol):
+    """What a store offers inside one write transaction."""
+
+    def fetch_cis(self, ids: Collection[str]) -> dict[str, CI]: ...
+
+    def fetch_relationships(self, keys: Collection[RelKey]) -> dict[RelKey, Relationship]: ...
+
+    def relationships_touching(self, ids: Collection[str]) -> list[Relationship]: ...
+
+    def apply(self, plan: Plan, actor: str, at: str, progress: Progress) -> tuple[int, int]:
+        """Write the plan and its journal entries; return the first and last journal seq."""
+        ...
+
+
+class GraphStore(ABC):
+    """A property graph of CIs and relationships with a journal; SQLite and Neo4j implement it."""
+
+    uri: str
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    # -- writes ---------------------------------------------------------------------------------
+    def write(
+        self, batch: Batch, actor: str = "system", progress: Progress | None = None
+    ) -> WriteResult:
+        """Apply ``batch`` atomically, or raise and write nothing.
+
+        ``progress(done, total)`` is called as the mutations are applied (for progress bars)."""
+        if not len(batch):
+            return WriteResult()
+        problems = check_batch(self.model, batch)  # the store's checks add theirs: one full list
+        return self._run_write(lambda tx: self._write_in(tx, batch, actor, progress, problems))
+
+    def upsert(
+        self,
+        cis: Sequence[CI] = (),
+        relationships: Sequence[Relationship] = (),
+        actor: str = "system",
+    ) -> WriteResult:
+        batch = Batch()
+        for ci in cis:
+            batch.add_ci(ci)
+        for rel in relationships:
+            batch.add_relationship(rel)
+        return self.write(batch, actor)
+
+    def retire(self, ids: list[str], actor: str = "system") -> WriteResult:
+        return self.write(Batch(retire=list(ids)), actor)
+
+    def delete(self, ids: list[str], actor: str = "system") -> WriteResult:
+        """Delete CIs and every relationship touching them (history stays in the journal)."""
+        return self.write(Batch(delete_cis=list(ids)), actor)
+
+    def delete_relationships(self, keys: list[RelKey], actor: str = "system") -> WriteResult:
+        return self.write(Batch(delete_relationships=list(keys)), actor)
+
+    def _write_in(
+        self,
+        tx: WriteTx,
+        batch: Batch,
+        actor: str,
+        progress: Progress | None,
+        problems: list[Problem],
+    ) -> WriteResult:
+        named = [ci.id for ci in batch.cis] + batch.retire + batch.delete_cis
+        named += [end for r in batch.relationships for end in (r.source, r.target)]
+        stored = tx.fetch_cis({i for i in named if isinstance(i, str)})
+        problems = problems + check_against_store(self.model, batch, stored)
+        keys = [r.key for r in batch.relationships] + list(batch.delete_relationships)
+        stored_rels = tx.fetch_relationships(keys)
+        for i, key in enumerate(batch.delete_relationships):
+            if key not in stored_rels:
+                problems.append(
+                    Problem(
+                        f"delete_relationships[{i}]",
+                        "relationship",
+                        f"no {relationship_entity(key)}",
+                    )
+                )
+        if problems:
+            raise ValidationFailed(problems)
+        touching = tx.relationships_touching(batch.delete_cis) if batch.delete_cis else []
+        plan = _plan(batch, stored, stored_rels, touching)
+        if not plan.mutations:
+            return WriteResult(unchanged=plan.unchanged)
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        first, last = tx.apply(plan, actor, at, progress or _no_progress)
+        ops = [m.op.split("_")[0] for m in plan.mutations]
+        return WriteResult(
+            created=ops.count("create"),
+            updated=ops.count("update") + ops.count("retire"),
+            deleted=ops.count("delete"),
+            unchanged=plan.unchanged,
+            first_seq=first,
+            last_seq=last,
+        )
+
+    # -- store-specific ---------------------------------------------------------------------------
+    @abstractmethod
+    def _run_write(self, work: Callable[[WriteTx], T]) -> T:
+        """Run ``work`` in one exclusive write transaction (commit on return, roll back on raise)."""
+
+    @abstractmethod
+    def get_cis(self, ids: Collection[str]) -> dict[str, CI]:
+        """The stored CIs among ``ids`` (one round trip, for DataLoaders)."""
+
+    def get_ci(self, ident: str) -> CI | None:
+        return self.get_cis([ident]).get(ident)
+
+    @abstractmethod
+    def find_cis(
+        self,
+        classes: Collection[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        first: int = 100,
+        after: str | None = None,
+    ) -> Page:
+        """CIs ordered by id, filtered by class (any of) and attribute equality."""
+
+    @abstractmethod
+    def find_relationships(
+        self,
+        source: str | None = None,
+        target: str | None = None,
+        types: Collection[str] | None = None,
+        first: int = 100,
+        after: str | None = None,
+    ) -> Page:
+        """Relationships ordered by (source, type, target), filtered by endpoint and type."""
+
+    @abstractmethod
+    def relationships_of(self, ids: Collection[str]) -> list[Relationship]:
+        """Every relationship with an endpoint among ``ids`` (one round trip)."""
+
+    @abstractmethod
+    def iter_cis(self, chunk: int = 10_000) -> Iterator[CI]:
+        """Every CI, ordered by id."""
+
+    @abstractmethod
+    def iter_relationships(self, chunk: int = 10_000) -> Iterator[Relationship]:
+        """Every relationship, ordered by (source, type, target)."""
+
+    @abstractmethod
+    def journal(
+        self, entity: str | None = None, since: int = 0, limit: int | None = None
+    ) -> list[JournalEntry]:
+        """Journal entries with ``seq > since``, oldest first, optionally for one entity only."""
+
+    @abstractmethod
+    def head_seq(self) -> int:
+        """The seq of the newest journal entry (0 when empty)."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Number of CIs per class, plus ``relationships`` (total)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_page_size(first: int) -> None:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise ValidationFailed(
+            [Problem("page", "first", f"must be between 1 and {MAX_PAGE_SIZE}, got {first}")]
+        )
+
+
+def _plan(
+    batch: Batch,
+    stored: Mapping[str, CI],
+    stored_rels: Mapping[RelKey, Relationship],
+    touching: list[Relationship],
+) -> Plan:
+    plan = Plan()
+    for ci in batch.cis:
+        old = stored.get(ci.id)
+        current = old.version if old else 0
+        if ci.version is not None and ci.version != current:
+            raise StaleVersion(ci.id, ci.version, old.version if old else None)
+        if old is not None and old.name == ci.name and old.attributes == ci.attributes:
+            plan.unchanged += 1
+            continue
+        new = CI(ci.id, ci.cls, ci.name, dict(ci.attributes), (current or 0) + 1)
+        plan.ci_upserts.append(new)
+        op = "create_ci" if old is None else "update_ci"
+        plan.mutations.append(Mutation(op, ci.id, old.to_dict() if old else None, new.to_dict()))
+    for ident in dict.fromkeys(batch.retire):
+        old = stored[ident]
+        if old.status == "retired":
+            plan.unchanged += 1
+            continue
+        assert old.version is not None
+        new = CI(
+            old.id, old.cls, old.name, {**old.attributes, "status": "retired"}, old.version + 1
+        )
+        plan.ci_upserts.append(new)
+        plan.mutations.append(Mutation("retire_ci", ident, old.to_dict(), new.to_dict()))
+    for rel in batch.relationships:
+        old_rel = stored_rels.get(rel.key)
+        if old_rel is not None and old_rel.attributes == rel.attributes:
+            plan.unchanged += 1
+            continue
+        plan.rel_upserts.append(rel)
+        op = "create_relationship" if old_rel is None else "update_relationship"
+        before = old_rel.to_dict() if old_rel else None
+        plan.mutations.append(Mutation(op, rel.entity, before, rel.to_dict()))
+    gone: dict[RelKey, Relationship] = {k: stored_rels[k] for k in batch.delete_relationships}
+    gone.update({r.key: r for r in touching})
+    for key, old_rel in gone.items():
+        plan.rel_deletes.append(key)
+        plan.mutations.append(
+            Mutation("delete_relationship", old_rel.entity, old_rel.to_dict(), None)
+        )
+    for ident in dict.fromkeys(batch.delete_cis):
+        plan.ci_deletes.append(ident)
+        plan.mutations.append(Mutation("delete_ci", ident, stored[ident].to_dict(), None))
+    return plan

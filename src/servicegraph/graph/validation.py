@@ -1,0 +1,172 @@
+"""Validation of a write batch against the model and the graph, collecting every problem at once.
+
+Two passes: :func:`check_batch` needs only the model (classes, attribute types, duplicates);
+:func:`check_against_store` also needs the stored CIs the batch touches (dangling relationships,
+endpoint classes, class changes). Stores run the second pass inside the write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from servicegraph.errors import Problem
+from servicegraph.graph.model import AttributeSpec, Model
+from servicegraph.graph.records import CI, Batch
+
+__all__ = ["check_against_store", "check_attributes", "check_batch"]
+
+MAX_ID_LENGTH = 200
+
+
+def check_batch(model: Model, batch: Batch) -> list[Problem]:
+    """Problems visible from the batch and the model alone."""
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for ci, where in zip(batch.cis, batch.ci_where, strict=True):
+        problems.extend(_check_id(where, "id", ci.id))
+        if isinstance(ci.id, str):
+            if ci.id in seen:
+                problems.append(
+                    Problem(where, "id", f"duplicate id {ci.id!r} (also at {seen[ci.id]})")
+                )
+            seen.setdefault(ci.id, where)
+        problems.extend(_check_class(model, where, ci.cls))
+        if not isinstance(ci.name, str) or not ci.name.strip():
+            problems.append(Problem(where, "name", "required: a non-empty string"))
+        if ci.cls in model.classes and not model.classes[ci.cls].abstract:
+            problems.extend(
+                check_attributes(where, ci.attributes, model.classes[ci.cls].attributes, ci.cls)
+            )
+        if ci.version is not None and (
+            isinstance(ci.version, bool) or not isinstance(ci.version, int)
+        ):
+            problems.append(Problem(where, "version", "expected an integer (the version you read)"))
+    seen_rels: dict[tuple[str, str, str], str] = {}
+    for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
+        problems.extend(_check_id(where, "source", rel.source))
+        problems.extend(_check_id(where, "target", rel.target))
+        spec = model.relationship_types.get(rel.type) if isinstance(rel.type, str) else None
+        if spec is None:
+            known = ", ".join(sorted(model.relationship_types))
+            problems.append(
+                Problem(where, "type", f"unknown relationship type {rel.type!r}; known: {known}")
+            )
+        else:
+            problems.extend(check_attributes(where, rel.attributes, spec.attributes, rel.type))
+        if rel.source == rel.target:
+            problems.append(Problem(where, "target", "a relationship cannot join a CI to itself"))
+        if rel.key in seen_rels:
+            problems.append(
+                Problem(where, "type", f"duplicate relationship (also at {seen_rels[rel.key]})")
+            )
+        seen_rels.setdefault(rel.key, where)
+    for i, ident in enumerate(batch.retire):
+        problems.extend(_check_id(f"retire[{i}]", "id", ident))
+    for i, ident in enumerate(batch.delete_cis):
+        problems.extend(_check_id(f"delete[{i}]", "id", ident))
+    return problems
+
+
+def check_against_store(model: Model, batch: Batch, stored: Mapping[str, CI]) -> list[Problem]:
+    """Problems that need the stored CIs: ``stored`` maps every id the batch names to its record."""
+    problems: list[Problem] = []
+    incoming = {ci.id: ci for ci in batch.cis if isinstance(ci.id, str)}
+    deleted = set(batch.delete_cis)
+    for ci, where in zip(batch.cis, batch.ci_where, strict=True):
+        old = stored.get(ci.id)
+        if old is not None and old.cls != ci.cls:
+            problems.append(
+                Problem(
+                    where,
+                    "class",
+                    f"{ci.id!r} is stored as {old.cls!r}; a CI cannot change class "
+                    "(retire it and create a new CI)",
+                )
+            )
+    for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
+        classes = {}
+        for end in ("source", "target"):
+            ident = getattr(rel, end)
+            if not isinstance(ident, str):
+                continue  # reported by check_batch
+            known = incoming.get(ident) or stored.get(ident)
+            if known is None or ident in deleted:
+                problems.append(
+                    Problem(
+                        where,
+                        end,
+                        f"no CI {ident!r} in the store or in this file; add the CI or fix the id",
+                    )
+                )
+            else:
+                classes[end] = known.cls
+        spec = model.relationship_types.get(rel.type)
+        if len(classes) == 2 and spec and not model.allows(rel.type, *classes.values()):
+            problems.append(
+                Problem(
+                    where,
+                    "type",
+                    f"{rel.type} may not go from {classes['source']} to {classes['target']}; "
+                    f"allowed from {', '.join(spec.sources)} to {', '.join(spec.targets)}",
+                )
+            )
+    for label, ids in (("retire", batch.retire), ("delete", batch.delete_cis)):
+        for i, ident in enumerate(ids):
+            if ident not in stored:
+                problems.append(Problem(f"{label}[{i}]", "id", f"no CI {ident!r} in the store"))
+    return problems
+
+
+def check_attributes(
+    where: str, attributes: Any, specs: Mapping[str, AttributeSpec], owner: str
+) -> list[Problem]:
+    """Unknown, missing-required and ill-typed attributes of one record."""
+    if not isinstance(attributes, dict):
+        return [Problem(where, "attributes", "expected an object of attribute: value")]
+    problems = []
+    for name, value in attributes.items():
+        spec = specs.get(name)
+        if spec is None:
+            hint = ", ".join(sorted(specs)) or "none"
+            problems.append(
+                Problem(
+                    where,
+                    f"attributes.{name}",
+                    f"not an attribute of {owner} (known: {hint}); fix the name or declare it "
+                    "in your model file",
+                )
+            )
+        elif (reason := spec.check(value)) is not None:
+            problems.append(Problem(where, f"attributes.{name}", reason))
+    for name, spec in specs.items():
+        if spec.required and name not in attributes:
+            problems.append(Problem(where, f"attributes.{name}", f"required for {owner}"))
+    return problems
+
+
+def _check_class(model: Model, where: str, cls: Any) -> list[Problem]:
+    spec = model.classes.get(cls) if isinstance(cls, str) else None
+    if spec is None:
+        return [
+            Problem(
+                where,
+                "class",
+                f"unknown class {cls!r}; use one of the model's classes "
+                "(`servicegraph model` lists them) or declare it in your model file",
+            )
+        ]
+    if spec.abstract:
+        options = ", ".join(sorted(model.concrete(cls)))
+        return [Problem(where, "class", f"{cls!r} is abstract; use one of {options}")]
+    return []
+
+
+def _check_id(where: str, field: str, value: Any) -> list[Problem]:
+    if not isinstance(value, str) or not value.strip():
+        return [Problem(where, field, "required: a non-empty string id")]
+    if value != value.strip():
+        return [Problem(where, field, f"{value!r} has leading or trailing spaces")]
+    if len(value) > MAX_ID_LENGTH:
+        return [Problem(where, field, f"ids are at most {MAX_ID_LENGTH} characters")]
+    return []

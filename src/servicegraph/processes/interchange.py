@@ -1,0 +1,230 @@
+"""Import and export of the interchange formats (9.1: a CMDB export usable offline).
+
+JSON: ``{"cis": [{"id", "class", "name", "attributes"}], "relationships": [{"source", "type",
+"target", "attributes"}]}``. CSV: a CI file (columns ``id,class,name`` then one column per attribute)
+and a relationship file (``source,type,target`` then attribute columns); cells are typed by the model,
+an empty cell is an absent attribute, ``string_list`` cells hold a JSON array. Reading collects every
+problem of every file before anything is written; the write is one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from servicegraph.errors import Problem, ValidationFailed
+from servicegraph.graph.model import AttributeSpec, Model
+from servicegraph.graph.records import CI, Batch, Relationship, WriteResult
+from servicegraph.graph.store import GraphStore
+
+__all__ = [
+    "export_csv",
+    "export_json",
+    "import_files",
+    "read_batch",
+    "snapshot",
+]
+
+CI_KEYS = {"id", "class", "name", "attributes"}
+REL_KEYS = {"source", "type", "target", "attributes"}
+
+
+def import_files(
+    store: GraphStore,
+    paths: Iterable[str | Path],
+    actor: str = "import",
+    progress: Callable[[int, int], None] | None = None,
+) -> WriteResult:
+    """Read, validate and write files (JSON, CSV, or a folder holding cis.csv/relationships.csv)."""
+    batch = read_batch(store.model, paths)
+    return store.write(batch, actor, progress=progress)
+
+
+def read_batch(model: Model, paths: Iterable[str | Path]) -> Batch:
+    """Parse files into one batch; every parse problem of every file is raised together."""
+    batch, problems = Batch(), []
+    for raw in paths:
+        path = Path(raw)
+        files = [path / "cis.csv", path / "relationships.csv"] if path.is_dir() else [path]
+        for f in files:
+            if not f.exists():
+                problems.append(Problem(str(f), "file", "does not exist"))
+            elif f.suffix.lower() == ".csv":
+                problems += _read_csv(model, f, batch)
+            elif f.suffix.lower() == ".json":
+                problems += _read_json(f, batch)
+            else:
+                problems.append(
+                    Problem(str(f), "file", "unknown format; use .json, .csv or a folder")
+                )
+    if problems:
+        raise ValidationFailed(problems)
+    return batch
+
+
+def snapshot(store: GraphStore) -> dict[str, list[dict[str, Any]]]:
+    """The whole graph in the JSON interchange shape, ordered for stable diffs."""
+    return {
+        "cis": [ci.to_dict(with_version=False) for ci in store.iter_cis()],
+        "relationships": [rel.to_dict() for rel in store.iter_relationships()],
+    }
+
+
+def export_json(store: GraphStore, path: str | Path) -> dict[str, int]:
+    data = snapshot(store)
+    Path(path).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    return {"cis": len(data["cis"]), "relationships": len(data["relationships"])}
+
+
+def export_csv(store: GraphStore, folder: str | Path) -> dict[str, int]:
+    """Write ``cis.csv`` and ``relationships.csv`` into ``folder``."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    model = store.model
+    cis = list(store.iter_cis())
+    rels = list(store.iter_relationships())
+    ci_cols = sorted({k for ci in cis for k in ci.attributes})
+    with (out / "cis.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "class", "name", *ci_cols])
+        for ci in cis:
+            specs = model.classes[ci.cls].attributes
+            cells = [_cell(specs.get(c), ci.attributes.get(c)) for c in ci_cols]
+            writer.writerow([ci.id, ci.cls, ci.name, *cells])
+    rel_cols = sorted({k for r in rels for k in r.attributes})
+    with (out / "relationships.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["source", "type", "target", *rel_cols])
+        for r in rels:
+            specs = model.relationship_types[r.type].attributes
+            cells = [_cell(specs.get(c), r.attributes.get(c)) for c in rel_cols]
+            writer.writerow([r.source, r.type, r.target, *cells])
+    return {"cis": len(cis), "relationships": len(rels)}
+
+
+def _cell(spec: AttributeSpec | None, value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value) if spec is None else spec.format_text(value)
+
+
+def _read_json(path: Path, batch: Batch) -> list[Problem]:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except UnicodeDecodeError as exc:
+        return [Problem(str(path), "file", f"not UTF-8 text ({exc.reason})")]
+    except json.JSONDecodeError as exc:
+        return [
+            Problem(
+                str(path), "json", f"malformed at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            )
+        ]
+    if not isinstance(data, dict) or not set(data) <= {"cis", "relationships"}:
+        return [
+            Problem(str(path), "json", 'expected an object {"cis": [...], "relationships": [...]}')
+        ]
+    problems: list[Problem] = []
+    for section, keys in (("cis", CI_KEYS), ("relationships", REL_KEYS)):
+        items = data.get(section, [])
+        if not isinstance(items, list):
+            problems.append(Problem(str(path), section, "expected a list"))
+            continue
+        for i, item in enumerate(items):
+            where = f"{path.name}: {section}[{i}]"
+            if not isinstance(item, dict):
+                problems.append(Problem(where, section, "expected an object"))
+                continue
+            if extra := set(item) - keys:
+                problems.append(
+                    Problem(
+                        where, ", ".join(sorted(extra)), f"unknown key(s); allowed: {sorted(keys)}"
+                    )
+                )
+                continue
+            item_any: Any = item  # field types are checked by validation, with locations
+            if section == "cis":
+                ci = CI(
+                    item_any.get("id"),
+                    item_any.get("class"),
+                    item_any.get("name"),
+                    item_any.get("attributes", {}),
+                )
+                batch.add_ci(ci, where)
+            else:
+                rel = Relationship(
+                    item_any.get("source"),
+                    item_any.get("type"),
+                    item_any.get("target"),
+                    item_any.get("attributes", {}),
+                )
+                batch.add_relationship(rel, where)
+    return problems
+
+
+def _read_csv(model: Model, path: Path, batch: Batch) -> list[Problem]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh, strict=True))
+    except UnicodeDecodeError as exc:
+        return [Problem(str(path), "file", f"not UTF-8 text ({exc.reason})")]
+    except csv.Error as exc:
+        return [Problem(str(path), "csv", f"malformed CSV: {exc}")]
+    if not rows:
+        return [Problem(str(path), "csv", "empty file; expected a header row")]
+    header = [h.strip() for h in rows[0]]
+    if header[:3] == ["id", "class", "name"]:
+        kind = "ci"
+    elif header[:3] == ["source", "type", "target"]:
+        kind = "relationship"
+    else:
+        return [
+            Problem(
+                str(path),
+                "header",
+                "must start with id,class,name (CIs) or source,type,target (relationships)",
+            )
+        ]
+    problems: list[Problem] = []
+    attr_cols = header[3:]
+    for line, row in enumerate(rows[1:], start=2):
+        where = f"{path.name}: row {line}"
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.append(
+                Problem(where, "row", f"has {len(row)} cells, the header has {len(header)}")
+            )
+            continue
+        a, b, c = row[0], row[1], row[2]
+        if kind == "ci":
+            cls = model.classes.get(b)
+            specs = cls.attributes if cls else {}
+        else:
+            rel_type = model.relationship_types.get(b)
+            specs = rel_type.attributes if rel_type else {}
+        attributes: dict[str, Any] = {}
+        for col, text in zip(attr_cols, row[3:], strict=True):
+            if text == "":
+                continue
+            spec = specs.get(col)
+            try:
+                attributes[col] = _parse_cell(spec, text)
+            except ValueError as exc:
+                problems.append(Problem(where, f"attributes.{col}", str(exc)))
+        if kind == "ci":
+            batch.add_ci(CI(a, b, c, attributes), where)
+        else:
+            batch.add_relationship(Relationship(a, b, c, attributes), where)
+    return problems
+
+
+def _parse_cell(spec: AttributeSpec | None, text: str) -> Any:
+    if spec is None:
+        return text  # reported as an unknown attribute by validation, with the class's known ones
+    try:
+        return spec.parse_text(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid {spec.type}") from exc

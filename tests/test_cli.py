@@ -1,0 +1,82 @@
+"""The CLI through its real entry point: exit codes and messages scripts and people rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from servicegraph.api.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd or Path.home()), "COLUMNS": "200"},
+    )
+
+
+def test_demo_import_export_round_trip_through_the_cli(tmp_path: Path) -> None:
+    db, copy = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    demo = run("demo", "--size", "300", "--db", db)
+    assert demo.returncode == 0, demo.stderr
+    assert "relationships" in demo.stdout and "journal head" in demo.stdout
+    assert run("export", str(tmp_path / "x.json"), "--db", db).returncode == 0
+    imported = run("import", str(tmp_path / "x.json"), "--db", copy)
+    assert imported.returncode == 0, imported.stderr
+    assert run("export", str(tmp_path / "y.json"), "--db", copy).returncode == 0
+    assert json.loads((tmp_path / "x.json").read_text()) == json.loads(
+        (tmp_path / "y.json").read_text()
+    )
+    again = run("import", str(tmp_path / "x.json"), "--db", copy)
+    assert "0 created, 0 updated" in again.stdout
+
+
+def test_the_default_store_is_servicegraph_db_in_the_working_directory(tmp_path: Path) -> None:
+    assert run("demo", "--size", "100", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "servicegraph.db").exists()
+
+
+def test_bad_input_exits_1_listing_problems_and_writes_nothing(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.db")
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "cis": [{"id": "vm-1", "class": "vm", "name": "ok"}],
+                "relationships": [{"source": "vm-1", "type": "RUNS_ON", "target": "nowhere"}],
+            }
+        )
+    )
+    result = run("import", str(bad), "--db", db)
+    assert result.returncode == 1
+    assert "relationships[0]: target: no CI 'nowhere'" in result.stderr
+    assert "Traceback" not in result.stderr
+    summary = run("summary", "--json", "--db", db)
+    assert json.loads(summary.stdout) == {"relationships": 0, "journal_head": 0}
+
+
+def test_history_shows_who_changed_what(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.db")
+    run("demo", "--size", "100", "--db", db)
+    assert run("retire", "vm-000001", "--db", db, "--actor", "erin").returncode == 0
+    history = run("history", "vm-000001", "--db", db)
+    assert "create_ci" in history.stdout and "retire_ci" in history.stdout
+    assert "erin" in history.stdout
+    assert "attributes.status: 'active' → 'retired'" in history.stdout
+    assert run("show", "nope", "--db", db).returncode == 4
+
+
+def test_an_unreachable_neo4j_is_named_without_a_traceback(tmp_path: Path) -> None:
+    result = run("summary", "--db", "bolt://127.0.0.1:9")
+    assert result.returncode == 3
+    assert "cannot reach Neo4j at bolt://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_command_or_option_is_a_usage_error(tmp_path: Path) -> None:
+    assert run("frobnicate").returncode == 2
+    assert run("demo", "--size", "ten").returncode == 2

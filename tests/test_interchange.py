@@ -1,0 +1,162 @@
+"""Import/export: exact round trips on both stores, idempotence, and all-or-nothing bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from servicegraph.errors import ValidationFailed
+from servicegraph.graph.store import GraphStore
+from servicegraph.processes import interchange
+from servicegraph.processes.demo import generate_estate
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_export_then_import_into_an_empty_store_round_trips_exactly(
+    store: GraphStore, reopen_empty: Callable[[], GraphStore], tmp_path: Path, fmt: str
+) -> None:
+    store.write(generate_estate(400, seed=3))
+    before = interchange.snapshot(store)
+    target = tmp_path / ("estate.json" if fmt == "json" else "estate")
+    (interchange.export_json if fmt == "json" else interchange.export_csv)(store, target)
+    empty = reopen_empty()
+    assert empty.counts() == {"relationships": 0}
+    result = interchange.import_files(empty, [target])
+    assert result.created == len(before["cis"]) + len(before["relationships"])
+    assert interchange.snapshot(empty) == before
+
+
+def test_reimporting_the_same_file_changes_and_journals_nothing(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "estate.json"
+    store.write(generate_estate(300))
+    interchange.export_json(store, path)
+    head = store.head_seq()
+    result = interchange.import_files(store, [path])
+    assert (result.created, result.updated, result.first_seq) == (0, 0, None)
+    assert result.unchanged > 300
+    assert store.head_seq() == head
+
+
+def _write_json(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_bad_file_lists_every_problem_with_location_and_writes_nothing(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    bad = _write_json(
+        tmp_path / "bad.json",
+        {
+            "cis": [
+                {"id": "vm-1", "class": "vm", "name": "ok"},
+                {"id": "x-1", "class": "spaceship", "name": "unknown class"},
+                {"id": "vm-2", "class": "vm"},
+                {"id": "vm-3", "class": "vm", "name": "t", "attributes": {"cpu_cores": "four"}},
+                {"id": "vm-4", "class": "vm", "name": "e", "attributes": {"status": "broken"}},
+                {"id": "vm-1", "class": "vm", "name": "duplicate"},
+                {"id": "vm-5", "class": "vm", "name": "u", "attributes": {"colour": "red"}},
+                {"id": "c-1", "class": "cluster", "name": "c", "attributes": {"min_up": 0}},
+                {"id": "s-1", "class": "compute", "name": "abstract"},
+            ],
+            "relationships": [
+                {"source": "vm-1", "type": "HOSTED_ON", "target": "host-404"},
+                {"source": "vm-1", "type": "FLIES_TO", "target": "vm-4"},
+                {"source": "vm-1", "type": "HAS_MEMBER", "target": "vm-4"},
+            ],
+        },
+    )
+    with pytest.raises(ValidationFailed) as info:
+        interchange.import_files(store, [bad])
+    found = {(p.location, p.field) for p in info.value.problems}
+    assert found == {
+        ("bad.json: cis[1]", "class"),
+        ("bad.json: cis[2]", "name"),
+        ("bad.json: cis[3]", "attributes.cpu_cores"),
+        ("bad.json: cis[4]", "attributes.status"),
+        ("bad.json: cis[5]", "id"),
+        ("bad.json: cis[6]", "attributes.colour"),
+        ("bad.json: cis[7]", "attributes.min_up"),
+        ("bad.json: cis[8]", "class"),
+        ("bad.json: relationships[0]", "target"),
+        ("bad.json: relationships[1]", "type"),
+        ("bad.json: relationships[2]", "type"),
+    }
+    reasons = {p.field: p.reason for p in info.value.problems}
+    assert "expected an integer" in reasons["attributes.cpu_cores"]
+    assert "'broken' is not one of" in reasons["attributes.status"]
+    assert "below the minimum 1" in reasons["attributes.min_up"]
+    assert store.counts() == {"relationships": 0} and store.head_seq() == 0
+
+
+def test_a_relationship_may_point_at_a_ci_already_in_the_store(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    store.write(generate_estate(100))
+    host = store.find_cis(classes=["host"], first=1).items[0].id
+    path = _write_json(
+        tmp_path / "more.json",
+        {
+            "cis": [{"id": "vm-new", "class": "vm", "name": "new"}],
+            "relationships": [{"source": "vm-new", "type": "HOSTED_ON", "target": host}],
+        },
+    )
+    assert interchange.import_files(store, [path]).created == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"cis": [', "malformed at line 1 column 10"),
+        ('["not", "an", "object"]', "expected an object"),
+        ('{"cis": [{"id": "a", "class": "vm", "name": "a", "colour": 1}]}', "unknown key"),
+    ],
+)
+def test_malformed_json_is_reported(
+    sqlite_store: GraphStore, tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    with pytest.raises(ValidationFailed, match=expected):
+        interchange.import_files(sqlite_store, [path])
+
+
+def test_csv_rows_are_typed_by_the_model_and_bad_cells_named(
+    sqlite_store: GraphStore, tmp_path: Path
+) -> None:
+    (tmp_path / "cis.csv").write_text(
+        "id,class,name,cpu_cores,memory_gb,tags,min_up\n"
+        'h-1,host,Host,64,512.5,"[""a"",""b""]",\n'
+        "vm-1,vm,VM,two,,,\n"
+        "c-1,cluster,C,,,,2\n"
+    )
+    (tmp_path / "relationships.csv").write_text("source,type,target\nc-1,HAS_MEMBER,h-1\n")
+    with pytest.raises(ValidationFailed) as info:
+        interchange.import_files(sqlite_store, [tmp_path])
+    assert [(p.location, p.field) for p in info.value.problems] == [
+        ("cis.csv: row 3", "attributes.cpu_cores")
+    ]
+    (tmp_path / "cis.csv").write_text(
+        "id,class,name,cpu_cores,memory_gb,tags,min_up\n"
+        'h-1,host,Host,64,512.5,"[""a"",""b""]",\n'
+        "c-1,cluster,C,,,,2\n"
+    )
+    interchange.import_files(sqlite_store, [tmp_path / "cis.csv", tmp_path / "relationships.csv"])
+    host = sqlite_store.get_ci("h-1")
+    assert host.attributes == {"cpu_cores": 64, "memory_gb": 512.5, "tags": ["a", "b"]}
+    assert sqlite_store.get_ci("c-1").attributes == {"min_up": 2}
+
+
+def test_malformed_csv_is_reported(sqlite_store: GraphStore, tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("id,class,name\nvm-1,vm\n")
+    with pytest.raises(ValidationFailed, match="has 2 cells, the header has 3"):
+        interchange.import_files(sqlite_store, [path])
+    path.write_text("name,id\n")
+    with pytest.raises(ValidationFailed, match="must start with id,class,name"):
+        interchange.import_files(sqlite_store, [path])

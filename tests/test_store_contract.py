@@ -1,0 +1,237 @@
+"""The GraphStore contract: every test runs on the embedded SQLite store and on a real Neo4j."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from servicegraph.errors import StaleVersion, ValidationFailed
+from servicegraph.graph.records import CI, Batch, Relationship
+from servicegraph.graph.store import MAX_PAGE_SIZE, GraphStore
+
+
+def _small(store: GraphStore) -> None:
+    store.upsert(
+        [
+            CI(
+                "host-1",
+                "host",
+                "Host 1",
+                {"cpu_cores": 64, "memory_gb": 512.5, "tags": ["rack-a"]},
+            ),
+            CI("vm-1", "vm", "VM 1", {"status": "active", "criticality": 3}),
+            CI("vm-2", "vm", "VM 2"),
+            CI("app-1", "application_instance", "App 1", {"port": 8443}),
+        ],
+        [
+            Relationship("vm-1", "HOSTED_ON", "host-1"),
+            Relationship("vm-2", "HOSTED_ON", "host-1"),
+            Relationship("app-1", "RUNS_ON", "vm-1"),
+        ],
+        actor="alice",
+    )
+
+
+def test_upsert_then_read_back_every_attribute_type(store: GraphStore) -> None:
+    attrs = {
+        "cpu_cores": 8,
+        "memory_gb": 16.0,
+        "tags": ["a", "b"],
+        "status": "active",
+        "last_seen": "2026-11-01T10:00:00Z",
+        "description": "ünïcode ✓",
+    }
+    result = store.upsert([CI("h", "host", "H", attrs)])
+    assert (result.created, result.first_seq, result.last_seq) == (1, 1, 1)
+    got = store.get_ci("h")
+    assert got == CI("h", "host", "H", attrs, 1)
+    assert isinstance(got.attributes["memory_gb"], float)
+    assert store.get_ci("missing") is None
+
+
+def test_writing_the_same_content_again_changes_and_journals_nothing(store: GraphStore) -> None:
+    _small(store)
+    head = store.head_seq()
+    result = store.upsert([CI("vm-2", "vm", "VM 2")], [Relationship("vm-2", "HOSTED_ON", "host-1")])
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 2)
+    assert store.head_seq() == head
+    assert store.get_ci("vm-2").version == 1
+
+
+def test_update_bumps_version_and_journals_before_and_after(store: GraphStore) -> None:
+    _small(store)
+    store.upsert([CI("vm-1", "vm", "VM 1 renamed", {"criticality": 5})], actor="bob")
+    ci = store.get_ci("vm-1")
+    assert ci.version == 2 and ci.name == "VM 1 renamed" and ci.attributes == {"criticality": 5}
+    history = store.journal(entity="vm-1")
+    assert [e.op for e in history] == ["create_ci", "update_ci"]
+    assert [e.actor for e in history] == ["alice", "bob"]
+    assert history[1].before["attributes"] == {"status": "active", "criticality": 3}
+    assert history[1].after["attributes"] == {"criticality": 5}
+    assert history[1].after["version"] == 2
+
+
+def test_a_stale_version_is_rejected_and_nothing_is_written(store: GraphStore) -> None:
+    _small(store)
+    store.upsert([CI("vm-1", "vm", "VM 1", {"criticality": 4}, version=1)])
+    head = store.head_seq()
+    with pytest.raises(StaleVersion) as info:
+        store.upsert(
+            [CI("vm-2", "vm", "VM 2 new"), CI("vm-1", "vm", "VM 1", {"criticality": 1}, version=1)]
+        )
+    assert (info.value.expected, info.value.actual) == (1, 2)
+    assert store.head_seq() == head
+    assert store.get_ci("vm-2").name == "VM 2"  # the other CI of the batch was not written either
+    with pytest.raises(StaleVersion):  # version 0 means "must not exist yet"
+        store.upsert([CI("vm-1", "vm", "again", version=0)])
+
+
+def test_concurrent_writers_of_the_same_version_one_wins(store: GraphStore) -> None:
+    _small(store)
+    outcomes: list[str] = []
+
+    def write(name: str) -> None:
+        try:
+            store.upsert([CI("vm-1", "vm", name, version=1)])
+            outcomes.append("ok")
+        except StaleVersion:
+            outcomes.append("stale")
+
+    threads = [threading.Thread(target=write, args=(f"writer {i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "stale", "stale", "stale"]
+    assert store.get_ci("vm-1").version == 2
+    assert len(store.journal(entity="vm-1")) == 2
+
+
+def test_an_invalid_batch_writes_nothing_and_lists_every_problem(store: GraphStore) -> None:
+    batch = Batch()
+    batch.add_ci(CI("vm-1", "vm", "VM 1"))
+    batch.add_ci(CI("x", "spaceship", "X"))
+    batch.add_relationship(Relationship("vm-1", "HOSTED_ON", "host-404"))
+    with pytest.raises(ValidationFailed) as info:
+        store.write(batch)
+    fields = {(p.location, p.field) for p in info.value.problems}
+    assert fields == {("cis[1]", "class"), ("relationships[0]", "target")}
+    assert store.counts() == {"relationships": 0}
+    assert store.head_seq() == 0
+
+
+def test_a_batch_interrupted_while_writing_leaves_no_data_and_no_journal(store: GraphStore) -> None:
+    _small(store)
+    head, counts = store.head_seq(), store.counts()
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt  # as if the process were stopped after the first chunk
+
+    cis = [CI(f"vm-x{i}", "vm", f"VM {i}") for i in range(50)]
+    rels = [Relationship(f"vm-x{i}", "HOSTED_ON", "host-1") for i in range(50)]
+    with pytest.raises(KeyboardInterrupt):
+        store.write(
+            Batch(cis=cis, relationships=rels, ci_where=[""] * 50, rel_where=[""] * 50),
+            progress=interrupt,
+        )
+    assert store.head_seq() == head
+    assert store.counts() == counts
+    assert store.get_ci("vm-x0") is None
+
+
+def test_relationships_must_be_allowed_between_the_classes(store: GraphStore) -> None:
+    _small(store)
+    with pytest.raises(ValidationFailed) as info:
+        store.upsert(relationships=[Relationship("host-1", "HOSTED_ON", "vm-1")])
+    (problem,) = info.value.problems
+    assert problem.field == "type" and "may not go from host to vm" in problem.reason
+
+
+def test_a_ci_cannot_change_class(store: GraphStore) -> None:
+    _small(store)
+    with pytest.raises(ValidationFailed, match="cannot change class"):
+        store.upsert([CI("vm-1", "host", "VM 1")])
+
+
+def test_find_by_class_and_attribute_with_cursor_pagination(store: GraphStore) -> None:
+    _small(store)
+    store.upsert(
+        [CI(f"vm-{i:02d}", "vm", f"VM {i}", {"cpu_cores": i % 2 + 1}) for i in range(10, 25)]
+    )
+    seen, after = [], None
+    while True:
+        page = store.find_cis(classes=["vm"], first=4, after=after)
+        seen += [ci.id for ci in page.items]
+        if not page.has_next:
+            break
+        after = page.end_cursor
+    assert seen == sorted(["vm-1", "vm-2", *[f"vm-{i:02d}" for i in range(10, 25)]])
+    twos = store.find_cis(classes=["vm", "host"], attributes={"cpu_cores": 2}, first=100)
+    assert [c.id for c in twos.items] == [f"vm-{i:02d}" for i in range(11, 25, 2)]
+    assert not twos.has_next
+    with pytest.raises(ValidationFailed, match="first"):
+        store.find_cis(first=MAX_PAGE_SIZE + 1)
+    with pytest.raises(ValidationFailed, match="cursor"):
+        store.find_cis(after="not-a-cursor!")
+
+
+def test_find_relationships_by_endpoint_and_type_with_pagination(store: GraphStore) -> None:
+    _small(store)
+    into_host = store.find_relationships(target="host-1", first=1)
+    assert [r.source for r in into_host.items] == ["vm-1"] and into_host.has_next
+    rest = store.find_relationships(target="host-1", first=10, after=into_host.end_cursor)
+    assert [r.source for r in rest.items] == ["vm-2"] and not rest.has_next
+    runs = store.find_relationships(types=["RUNS_ON"])
+    assert [r.key for r in runs.items] == [("app-1", "RUNS_ON", "vm-1")]
+    assert {r.key for r in store.relationships_of(["vm-1"])} == {
+        ("vm-1", "HOSTED_ON", "host-1"),
+        ("app-1", "RUNS_ON", "vm-1"),
+    }
+
+
+def test_retire_keeps_the_ci_and_marks_it(store: GraphStore) -> None:
+    _small(store)
+    result = store.retire(["vm-2"], actor="carol")
+    assert result.updated == 1
+    ci = store.get_ci("vm-2")
+    assert ci.status == "retired" and ci.version == 2
+    assert store.journal(entity="vm-2")[-1].op == "retire_ci"
+    assert store.retire(["vm-2"]).unchanged == 1
+    with pytest.raises(ValidationFailed, match="no CI 'nope'"):
+        store.retire(["nope"])
+
+
+def test_delete_removes_the_ci_and_its_relationships_and_journals_each(store: GraphStore) -> None:
+    _small(store)
+    result = store.delete(["vm-1"], actor="dave")
+    assert result.deleted == 3  # the CI, its HOSTED_ON and the RUNS_ON into it
+    assert store.get_ci("vm-1") is None
+    assert store.counts()["relationships"] == 1
+    ops = [(e.op, e.entity) for e in store.journal(since=result.first_seq - 1)]
+    assert ops == [
+        ("delete_relationship", "app-1 -[RUNS_ON]-> vm-1"),
+        ("delete_relationship", "vm-1 -[HOSTED_ON]-> host-1"),
+        ("delete_ci", "vm-1"),
+    ]
+    store.delete_relationships([("vm-2", "HOSTED_ON", "host-1")])
+    assert store.counts()["relationships"] == 0
+
+
+def test_journal_since_and_limit(store: GraphStore) -> None:
+    _small(store)
+    entries = store.journal()
+    assert [e.seq for e in entries] == list(range(1, 8))
+    assert [e.seq for e in store.journal(since=5)] == [6, 7]
+    assert [e.seq for e in store.journal(since=2, limit=2)] == [3, 4]
+    assert all(e.at.endswith("Z") for e in entries)
+
+
+def test_iterating_everything_is_ordered(store: GraphStore) -> None:
+    _small(store)
+    assert [c.id for c in store.iter_cis(chunk=2)] == ["app-1", "host-1", "vm-1", "vm-2"]
+    assert [r.key for r in store.iter_relationships(chunk=2)] == [
+        ("app-1", "RUNS_ON", "vm-1"),
+        ("vm-1", "HOSTED_ON", "host-1"),
+        ("vm-2", "HOSTED_ON", "host-1"),
+    ]
