@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JARS   ?= $(HOME)/.cache/servicegraph/neo4j-jars
 SIZE   ?= 2000
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 
 .PHONY: demo test install lint pytest neo4j-jars bench clean
 
@@ -16,9 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Load a demo estate into the embedded store (./servicegraph.db) and print a summary.
+## The GraphQL server on a fresh embedded store with the demo estate (prints an admin token).
 demo: install
-	$(VENV)/bin/servicegraph demo --size $(SIZE)
+	$(VENV)/bin/servicegraph serve --demo --demo-size $(SIZE) --host $(HOST) --port $(PORT)
 
 ## Lint, type-check, then run every test (starts and stops a real Neo4j 5.26).
 test: install neo4j-jars lint pytest
@@ -37,9 +39,11 @@ neo4j-jars:
 		mvn -B -q -f tests/neo4j_server/pom.xml dependency:copy-dependencies -DoutputDirectory=$(JARS); \
 	fi
 
-## Import throughput and (later) engine figures; BENCH_SIZE=100000 for the reported runs.
+## Benchmarks (print figures, assert nothing). The reported runs: BENCH_SIZES="100000 1000000".
+BENCH_SIZES ?= 20000
 bench: install neo4j-jars
-	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m bench.import_throughput --size $${BENCH_SIZE:-20000}
+	$(PY) -m bench.engine --sizes $(BENCH_SIZES)
+	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m bench.import_throughput --size $(lastword $(BENCH_SIZES))
 
 clean:
 	rm -rf $(VENV) servicegraph.db servicegraph.db-wal servicegraph.db-shm

@@ -4,3 +4,4 @@ CREATE INDEX node_class IF NOT EXISTS FOR (n:Node) ON (n.class);
 CREATE CONSTRAINT journal_seq IF NOT EXISTS FOR (j:JournalEntry) REQUIRE j.seq IS UNIQUE;
 CREATE INDEX journal_entity IF NOT EXISTS FOR (j:JournalEntry) ON (j.entity);
 CREATE CONSTRAINT journal_head IF NOT EXISTS FOR (h:JournalHead) REQUIRE h.name IS UNIQUE;
+CREATE CONSTRAINT api_token_hash IF NOT EXISTS FOR (t:ApiToken) REQUIRE t.hash IS UNIQUE;

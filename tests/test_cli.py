@@ -80,3 +80,93 @@ def test_an_unreachable_neo4j_is_named_without_a_traceback(tmp_path: Path) -> No
 def test_an_unknown_command_or_option_is_a_usage_error(tmp_path: Path) -> None:
     assert run("frobnicate").returncode == 2
     assert run("demo", "--size", "ten").returncode == 2
+
+
+def test_impact_json_is_the_python_dict(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.db")
+    run("demo", "--size", "400", "--db", db)
+    result = run("impact", "storage-array-000001", "--format", "json", "--db", db)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"impacted", "services", "slas", "customers"}
+    assert data["impacted"] and all(
+        r["distance"] == len(r["path"]) - 1 and r["path"][0] == "storage-array-000001"
+        for r in data["impacted"]
+    )
+    shallow = json.loads(
+        run(
+            "impact", "storage-array-000001", "--max-depth", "1", "--format", "json", "--db", db
+        ).stdout
+    )
+    assert {r["distance"] for r in shallow["impacted"]} == {1}
+    table = run("impact", "storage-array-000001", "--db", db)
+    assert "CIs impacted" in table.stdout
+    missing = run("impact", "nope", "--db", db)
+    assert missing.returncode == 4 and "'nope'" in missing.stderr
+
+
+def test_serve_demo_prints_a_token_that_the_server_accepts(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from servicegraph.api.cli import main; main()",
+            "serve",
+            "--demo",
+            "--demo-size",
+            "300",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "300"},
+    )
+    try:
+        token = None
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "demo admin token" in line:
+                token = line.rsplit(" ", 1)[-1].strip()
+            if "GraphQL on" in line:
+                break
+        assert token and token.startswith("sg_")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/graphql",
+                    json={
+                        "query": '{ me { role } impact(ciIds: ["dns-000001"]) { totalImpacted } }'
+                    },
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        data = response.json()["data"]
+        assert data["me"]["role"] == "admin" and data["impact"]["totalImpacted"] > 10
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_token_create_prints_a_token_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.db")
+    first = run("token", "create", "--user", "ann", "--role", "viewer", "--db", db)
+    second = run("token", "create", "--user", "ann", "--role", "viewer", "--db", db)
+    assert first.returncode == 0 and first.stdout.strip().startswith("sg_")
+    assert first.stdout != second.stdout
+    assert run("token", "create", "--user", "ann", "--role", "root", "--db", db).returncode == 1
+    assert "create_token" in run("journal", "--db", db).stdout

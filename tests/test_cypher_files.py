@@ -29,7 +29,9 @@ def test_each_cypher_file_compiles_on_neo4j(path: Path, neo4j_driver: object) ->
                 neo4j_driver, stmt
             )  # schema commands cannot be EXPLAINed; they are idempotent
         else:
-            driver_run(neo4j_driver, "EXPLAIN " + stmt.replace("__TYPE__", "DEPENDS_ON"))
+            text = stmt.replace("__TYPE__", "DEPENDS_ON").replace("__MAX_DEPTH__", "")
+            text = text.replace("__IMPACT_TYPES__", "DEPENDS_ON|RUNS_ON")
+            driver_run(neo4j_driver, "EXPLAIN " + text)
 
 
 def driver_run(driver: object, text: str) -> None:

@@ -7,8 +7,10 @@ Every error carries a stable ``code`` (used as the GraphQL error type and in JSO
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
+    "Forbidden",
     "ModelError",
     "NotFound",
     "Problem",
@@ -24,6 +26,11 @@ class ServiceGraphError(Exception):
 
     code = "ERROR"
     exit_code = 1
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """What GraphQL clients receive in ``errors[].extensions`` (graphql-core copies it)."""
+        return {"code": self.code}
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,13 @@ class ValidationFailed(ServiceGraphError):
         shown = "\n".join(f"  - {p}" for p in problems[:50])
         more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(f"{len(problems)} problem(s), nothing was written:\n{shown}{more}")
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        problems = [
+            {"location": p.location, "field": p.field, "reason": p.reason} for p in self.problems
+        ]
+        return {"code": self.code, "problems": problems}
 
 
 class ModelError(ServiceGraphError):
@@ -96,3 +110,17 @@ class StoreUnavailable(ServiceGraphError):
 
     code = "STORE_UNAVAILABLE"
     exit_code = 3
+
+
+class Unauthenticated(ServiceGraphError):
+    """No valid bearer token came with the request."""
+
+    code = "UNAUTHENTICATED"
+    exit_code = 6
+
+
+class Forbidden(ServiceGraphError):
+    """The caller's role does not allow this."""
+
+    code = "FORBIDDEN"
+    exit_code = 7

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 invalid input (nothing written), 2 usage error, 3 store
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,11 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from servicegraph.api.python import connect
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
 from servicegraph.graph.records import Batch
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
+from servicegraph.processes.access import ROLES, create_token
 from servicegraph.processes.demo import generate_estate
 
 app = typer.Typer(
@@ -205,6 +208,110 @@ def delete(
     with _store(db, model) as store:
         result = store.delete(ids, actor)
     out.print(f"deleted {result.deleted} records (CIs and relationships)")
+
+
+@app.command()
+def impact(
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="The CIs that fail.")],
+    max_depth: Annotated[
+        int | None, typer.Option("--max-depth", min=0, help="Propagate at most N hops.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    limit: Annotated[int, typer.Option(min=1, help="Table: show at most N impacted CIs.")] = 50,
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """What goes DOWN or DEGRADED if these CIs fail, why, and which services, SLAs and customers
+    are hit."""
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("use table or json", param_hint="--format")
+    with connect(db, [str(m) for m in model or []]) as sg:
+        result = sg.impact(ids, max_depth)
+        if fmt == "json":
+            sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
+            return
+        rows = result.impacted(limit=limit)
+        names = {c.id: c.name for c in sg.store.get_cis([r["id"] for r in rows]).values()}
+    down = int(result.propagation.down.sum())
+    out.print(
+        f"{result.total_impacted} CIs impacted ({down} DOWN, {result.total_impacted - down} "
+        f"DEGRADED); {len(result.services)} services, {len(result.slas)} SLAs, "
+        f"{len(result.customers)} customers"
+    )
+    table = Table(show_lines=False)
+    for col in ("id", "name", "class", "status", "hops", "path"):
+        table.add_column(col)
+    for r in rows:
+        colour = "red" if r["status"] == "DOWN" else "yellow"
+        table.add_row(
+            r["id"], names.get(r["id"], ""), r["class"], f"[{colour}]{r['status']}",
+            str(r["distance"]), " → ".join(r["path"]),
+        )  # fmt: skip
+    out.print(table)
+    if result.total_impacted > len(rows):
+        out.print(f"… {result.total_impacted - len(rows)} more (use --limit or --format json)")
+    for s in result.services:
+        out.print(f"service {s['id']}: {s['status']}")
+    for s in result.slas:
+        out.print(f"SLA {s['id']}: {s['status']} (services {', '.join(s['services'])})")
+    for c in result.customers:
+        out.print(f"customer {c['id']} (SLAs {', '.join(c['slas'])})")
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    model: ModelOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo estate into a fresh store first.")
+    ] = False,
+    demo_size: Annotated[int, typer.Option(min=50, help="Size of the demo estate.")] = 2000,
+) -> None:
+    """Run the GraphQL server (http://HOST:PORT/graphql, GraphiQL in a browser)."""
+    import tempfile
+
+    import uvicorn
+
+    from servicegraph.api.server import create_app
+
+    if demo and db is None and not os.environ.get("SERVICEGRAPH_NEO4J_URI"):
+        db = str(Path(tempfile.mkdtemp(prefix="servicegraph-demo-")) / "demo.db")
+    sg = connect(db, [str(m) for m in model or []])
+    if demo:
+        counts = sg.store.counts()
+        if counts.pop("relationships") or counts:
+            raise ServiceGraphError(
+                f"--demo needs an empty store and {sg.store.uri} holds data; "
+                "drop --demo or choose another --db"
+            )
+        sg.load_demo(demo_size)
+        token = create_token(sg.store, "demo-admin", "admin", actor="serve --demo")
+        out.print(f"demo estate loaded into {sg.store.uri}")
+        out.print(f"demo admin token (shown once): [bold]{token}[/bold]")
+        out.print(f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/graphql ...")
+    out.print(f"GraphQL on http://{host}:{port}/graphql (GraphiQL in a browser)")
+    uvicorn.run(create_app(sg), host=host, port=port, log_level="info")
+
+
+token_app = typer.Typer(
+    help="API tokens (bearer tokens for the GraphQL API).", no_args_is_help=True
+)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="The user the token acts as.")],
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")],
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Create a token and print it (once: only its hash is stored)."""
+    with _store(db, model) as store:
+        token = create_token(store, user, role, actor="cli")
+    sys.stdout.write(token + "\n")
 
 
 @app.command("model")

@@ -9,7 +9,6 @@ serialises writers. All retrying lives in the driver's ``execute_write``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -27,10 +26,19 @@ from servicegraph.graph.records import (
     Relationship,
     RelKey,
     decode_cursor,
+    dump_json,
+    load_json,
     make_page,
     rel_cursor,
 )
-from servicegraph.graph.store import GraphStore, Plan, Progress, check_page_size
+from servicegraph.graph.store import (
+    GraphStore,
+    Plan,
+    Progress,
+    TopologyNode,
+    check_page_size,
+    utc_now,
+)
 
 __all__ = ["Neo4jStore"]
 
@@ -127,22 +135,24 @@ class Neo4jStore(GraphStore):
         return sorted(rels.values(), key=lambda r: r.key)
 
     def iter_cis(self, chunk: int = 10_000) -> Iterator[CI]:
-        after = None
-        while True:
-            page = self.find_cis(first=min(chunk, 1000), after=after)
-            yield from page.items
-            if not page.has_next:
-                return
-            after = page.end_cursor
+        return _all_pages(lambda after: self.find_cis(first=min(chunk, 1000), after=after))
 
     def iter_relationships(self, chunk: int = 10_000) -> Iterator[Relationship]:
-        after = None
-        while True:
-            page = self.find_relationships(first=min(chunk, 1000), after=after)
-            yield from page.items
-            if not page.has_next:
-                return
-            after = page.end_cursor
+        return _all_pages(
+            lambda after: self.find_relationships(first=min(chunk, 1000), after=after)
+        )
+
+    def topology(self) -> tuple[list[TopologyNode], list[RelKey], int]:
+        def read(tx: neo4j.ManagedTransaction) -> tuple[list[TopologyNode], list[RelKey], int]:
+            # seq first: whatever commits while nodes and edges are read is replayed from the
+            # journal afterwards, and the engine applies entries idempotently.
+            seq = tx.run(query("head_seq")).single(strict=True)["seq"]
+            nodes = [tuple(r.values()) for r in tx.run(query("topology_nodes"))]
+            edges = [tuple(r.values()) for r in tx.run(query("topology_edges"))]
+            return nodes, edges, int(seq)
+
+        with self._driver.session(database=self.database) as session:
+            return session.execute_read(read)
 
     def journal(
         self, entity: str | None = None, since: int = 0, limit: int | None = None
@@ -157,8 +167,8 @@ class Neo4jStore(GraphStore):
                 r["actor"],
                 r["op"],
                 r["entity"],
-                _loads(r["before"]),
-                _loads(r["after"]),
+                load_json(r["before"]),
+                load_json(r["after"]),
             )
             for r in rows
         ]
@@ -170,6 +180,46 @@ class Neo4jStore(GraphStore):
         out = {r["class"]: r["count"] for r in self._read("count_cis")}
         out["relationships"] = self._read("count_relationships")[0]["count"]
         return out
+
+    def add_token(self, token_hash: str, user: str, role: str, actor: str) -> None:
+        at = utc_now()
+
+        def work(tx: _Neo4jWriteTx) -> None:
+            tx.tx.run(query("create_token"), hash=token_hash, user=user, role=role, at=at).consume()
+            entry = {"user": user, "role": role}
+            seq = tx.head + 1
+            tx.tx.run(
+                query("append_journal"),
+                entries=[
+                    {
+                        "seq": seq,
+                        "op": "create_token",
+                        "entity": f"user:{user}",
+                        "before": None,
+                        "after": dump_json(entry),
+                    }
+                ],
+                last=seq,
+                at=at,
+                actor=actor,
+            ).consume()
+
+        self._run_write(work)
+
+    def find_token(self, token_hash: str) -> tuple[str, str] | None:
+        rows = self._read("find_token", hash=token_hash)
+        return (rows[0]["user"], rows[0]["role"]) if rows else None
+
+    def impact_reference(self, seeds: list[str], max_depth: int | None = None) -> dict[str, int]:
+        """The Cypher reference for the engine's impacted set: id -> shortest hop count."""
+        types = sorted(t for t, s in self.model.relationship_types.items() if s.impact != "none")
+        text = (
+            query("impact_reachable")
+            .replace("__IMPACT_TYPES__", "|".join(types))
+            .replace("__MAX_DEPTH__", "" if max_depth is None else str(int(max_depth)))
+        )
+        records, _, _ = self._driver.execute_query(text, seeds=seeds, database_=self.database)
+        return {r["id"]: r["distance"] for r in records}
 
     def close(self) -> None:
         self._driver.close()
@@ -223,8 +273,8 @@ class _Neo4jWriteTx:
                 "seq": first + i,
                 "op": m.op,
                 "entity": m.entity,
-                "before": _dumps(m.before),
-                "after": _dumps(m.after),
+                "before": dump_json(m.before),
+                "after": dump_json(m.after),
             }
             for i, m in enumerate(plan.mutations)
         ]
@@ -234,6 +284,16 @@ class _Neo4jWriteTx:
                 query("append_journal"), entries=part, last=last, at=at, actor=actor
             ).consume()
         return first, last
+
+
+def _all_pages(fetch: Callable[[str | None], Page]) -> Iterator[Any]:
+    after = None
+    while True:
+        page = fetch(after)
+        yield from page.items
+        if not page.has_next:
+            return
+        after = page.end_cursor
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
@@ -255,11 +315,3 @@ def _rel(record: neo4j.Record) -> Relationship:
     return Relationship(
         record["source"], record["type"], record["target"], dict(record["attributes"])
     )
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)

@@ -7,6 +7,7 @@ replace (``None``: no check; ``0``: the CI must not exist yet).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,9 @@ __all__ = [
     "Relationship",
     "WriteResult",
     "decode_cursor",
+    "dump_json",
     "encode_cursor",
+    "load_json",
     "make_page",
     "rel_cursor",
 ]
@@ -207,3 +210,12 @@ def _bad_cursor(cursor: str | None) -> ValidationFailed:
         f"cursor {cursor!r} is not one this server issued; pass an endCursor from a previous page"
     )
     return ValidationFailed([Problem("page", "after", reason)])
+
+
+def dump_json(value: Any) -> str | None:
+    """Stored JSON text (keys sorted, compact); None stays None."""
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def load_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

@@ -22,10 +22,19 @@ from servicegraph.graph.records import (
     Relationship,
     RelKey,
     decode_cursor,
+    dump_json,
+    load_json,
     make_page,
     rel_cursor,
 )
-from servicegraph.graph.store import GraphStore, Plan, Progress, check_page_size
+from servicegraph.graph.store import (
+    GraphStore,
+    Plan,
+    Progress,
+    TopologyNode,
+    check_page_size,
+    utc_now,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -58,6 +67,12 @@ CREATE TABLE IF NOT EXISTS journal (
     after TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_entity ON journal(entity, seq);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 """
 
 
@@ -181,6 +196,22 @@ class SqliteStore(GraphStore):
                 return
             last = (rows[-1][0], rows[-1][1], rows[-1][2])
 
+    def topology(self) -> tuple[list[TopologyNode], list[RelKey], int]:
+        with self._lock:
+            self._db.execute("BEGIN")  # one snapshot for nodes, edges and seq
+            try:
+                nodes = self._db.execute(
+                    "SELECT id, class, json_extract(attributes, '$.status'), "
+                    "json_extract(attributes, '$.min_up') FROM cis"
+                ).fetchall()
+                edges = self._db.execute(
+                    "SELECT source, type, target FROM relationships"
+                ).fetchall()
+                seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]
+            finally:
+                self._db.execute("COMMIT")
+        return nodes, edges, int(seq)
+
     def journal(
         self, entity: str | None = None, since: int = 0, limit: int | None = None
     ) -> list[JournalEntry]:
@@ -194,7 +225,8 @@ class SqliteStore(GraphStore):
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         return [
-            JournalEntry(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), _loads(r[6])) for r in rows
+            JournalEntry(r[0], r[1], r[2], r[3], r[4], load_json(r[5]), load_json(r[6]))
+            for r in rows
         ]
 
     def head_seq(self) -> int:
@@ -211,6 +243,29 @@ class SqliteStore(GraphStore):
                 "SELECT count(*) FROM relationships"
             ).fetchone()[0]
         return out
+
+    def add_token(self, token_hash: str, user: str, role: str, actor: str) -> None:
+        at = utc_now()
+        entry = {"user": user, "role": role}
+
+        def work(tx: _SqliteWriteTx) -> None:
+            tx.db.execute(
+                "INSERT INTO api_tokens(hash, user, role, created_at) VALUES (?,?,?,?)",
+                (token_hash, user, role, at),
+            )
+            tx.db.execute(
+                "INSERT INTO journal(at, actor, op, entity, before, after) VALUES (?,?,?,?,?,?)",
+                (at, actor, "create_token", f"user:{user}", None, dump_json(entry)),
+            )
+
+        self._run_write(work)
+
+    def find_token(self, token_hash: str) -> tuple[str, str] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT user, role FROM api_tokens WHERE hash = ?", (token_hash,)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
 
     def close(self) -> None:
         with self._lock:
@@ -256,20 +311,20 @@ class _SqliteWriteTx:
             "INSERT INTO cis(id, class, name, attributes, version) VALUES (?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET class=excluded.class, name=excluded.name, "
             "attributes=excluded.attributes, version=excluded.version",
-            [(c.id, c.cls, c.name, _dumps(c.attributes), c.version) for c in plan.ci_upserts],
+            [(c.id, c.cls, c.name, dump_json(c.attributes), c.version) for c in plan.ci_upserts],
         )
         run("DELETE FROM relationships WHERE source=? AND type=? AND target=?", plan.rel_deletes)
         run("DELETE FROM cis WHERE id=?", [(i,) for i in plan.ci_deletes])
         run(
             "INSERT INTO relationships(source, type, target, attributes) VALUES (?,?,?,?) "
             "ON CONFLICT(source, type, target) DO UPDATE SET attributes=excluded.attributes",
-            [(r.source, r.type, r.target, _dumps(r.attributes)) for r in plan.rel_upserts],
+            [(r.source, r.type, r.target, dump_json(r.attributes)) for r in plan.rel_upserts],
         )
         first = int(db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]) + 1
         db.executemany(
             "INSERT INTO journal(seq, at, actor, op, entity, before, after) VALUES (?,?,?,?,?,?,?)",
             [
-                (first + i, at, actor, m.op, m.entity, _dumps(m.before), _dumps(m.after))
+                (first + i, at, actor, m.op, m.entity, dump_json(m.before), dump_json(m.after))
                 for i, m in enumerate(plan.mutations)
             ],
         )
@@ -309,11 +364,3 @@ def _ci(row: tuple[Any, ...]) -> CI:
 
 def _rel(row: tuple[Any, ...]) -> Relationship:
     return Relationship(row[0], row[1], row[2], json.loads(row[3]))
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)

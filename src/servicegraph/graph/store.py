@@ -29,11 +29,20 @@ from servicegraph.graph.records import (
 )
 from servicegraph.graph.validation import check_against_store, check_batch
 
-__all__ = ["MAX_PAGE_SIZE", "GraphStore", "Mutation", "Plan", "Progress", "WriteTx"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "GraphStore",
+    "Mutation",
+    "Plan",
+    "Progress",
+    "TopologyNode",
+    "WriteTx",
+]
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
 Progress = Callable[[int, int], None]
+TopologyNode = tuple[str, str, str | None, int | None]  # id, class, status, min_up
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -146,7 +155,7 @@ class GraphStore(ABC):
         plan = _plan(batch, stored, stored_rels, touching)
         if not plan.mutations:
             return WriteResult(unchanged=plan.unchanged)
-        at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        at = utc_now()
         first, last = tx.apply(plan, actor, at, progress or _no_progress)
         ops = [m.op.split("_")[0] for m in plan.mutations]
         return WriteResult(
@@ -204,6 +213,11 @@ class GraphStore(ABC):
         """Every relationship, ordered by (source, type, target)."""
 
     @abstractmethod
+    def topology(self) -> tuple[list[TopologyNode], list[RelKey], int]:
+        """Every node as (id, class, status, min_up), every relationship key, and the journal
+        seq they are consistent with (one snapshot, for the topology engine)."""
+
+    @abstractmethod
     def journal(
         self, entity: str | None = None, since: int = 0, limit: int | None = None
     ) -> list[JournalEntry]:
@@ -218,6 +232,14 @@ class GraphStore(ABC):
         """Number of CIs per class, plus ``relationships`` (total)."""
 
     @abstractmethod
+    def add_token(self, token_hash: str, user: str, role: str, actor: str) -> None:
+        """Store an API token's hash for ``user`` with ``role`` (journaled, without the hash)."""
+
+    @abstractmethod
+    def find_token(self, token_hash: str) -> tuple[str, str] | None:
+        """(user, role) of a stored token hash, or None."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self) -> GraphStore:
@@ -225,6 +247,11 @@ class GraphStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def utc_now() -> str:
+    """The journal's timestamp format: ISO 8601, UTC, microseconds, ``Z``."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def check_page_size(first: int) -> None:

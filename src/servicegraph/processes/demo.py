@@ -89,6 +89,7 @@ class _Site:
     core: str
     lb: str
     arrays: list[str]
+    os_licence: str = ""
     tor: str = ""
     tor_left: int = 0
     compute: str = ""
@@ -156,7 +157,8 @@ def _site(e: _Estate, i: int, size: int) -> _Site:
         e.rel(array, "CONNECTS_TO", core)
         e.rel(array, "LOCATED_IN", dc)
         arrays.append(array)
-    return _Site(dc, core, lb_pair, arrays)
+    licence = e.ci("licence", f"RHEL {city}", product="RHEL", seats=100_000)
+    return _Site(dc, core, lb_pair, arrays, licence)
 
 
 def _host(e: _Estate, site: _Site) -> str:
@@ -189,9 +191,12 @@ def _vm(e: _Estate, site: _Site, name: str | None = None) -> str:
         target = site.compute
     vm = e.ci("vm", name, cpu_cores=rng.choice([2, 4, 8]), memory_gb=float(rng.choice([8, 16, 32])))
     e.rel(vm, "HOSTED_ON", target)
+    e.rel(vm, "CONNECTS_TO", site.tor)  # its virtual switch uplinks through the rack's pair
     e.rel(vm, "LOCATED_IN", site.dc)
+    e.rel(vm, "LICENSED_BY", site.os_licence)
     volume = e.ci("storage_volume", size_gb=float(rng.choice([100, 250, 500])))
     e.rel(volume, "ALLOCATED_FROM", rng.choice(site.arrays))
+    e.rel(volume, "LOCATED_IN", site.dc)
     e.rel(vm, "USES_STORAGE", volume)
     return vm
 
@@ -203,7 +208,10 @@ def _application(
     app = e.ci("application", name, criticality=rng.randint(1, 5), software_version="1.0")
     for i in range(instances or rng.choice([1, 2, 2, 3, 4])):
         inst = e.ci("application_instance", f"{name} #{i + 1}", port=8443)
-        e.rel(inst, "RUNS_ON", _vm(e, sites[i % len(sites)]))
+        site = sites[i % len(sites)]
+        e.rel(inst, "RUNS_ON", _vm(e, site))
+        e.rel(inst, "LOCATED_IN", site.dc)
+        e.rel(inst, "DEPENDS_ON", dns)  # resolves its peers' names
         e.rel(app, "DEPLOYED_AS", inst)
     e.rel(app, "DEPENDS_ON", dns)
     if sso:

@@ -1,0 +1,321 @@
+"""The root Query and Mutation, and the schema with its safety limits.
+
+Limits: query depth, aliases and tokens; page sizes capped; unexpected errors masked. Expected
+failures (not found, validation, stale version, unauthenticated, forbidden) reach the client as
+errors whose ``extensions.code`` names the failure (validation failures also list their problems).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from servicegraph.api.graphql.types import (
+    CIConnection,
+    CIEdge,
+    CIFilter,
+    CIInput,
+    CIType,
+    DependencyMap,
+    Impact,
+    ImpactedCI,
+    ImpactedCustomer,
+    ImpactedService,
+    ImpactedSLA,
+    ImpactStatus,
+    Info,
+    JournalEntryType,
+    MapDirection,
+    MapEdge,
+    MapNode,
+    Me,
+    PageInfo,
+    RelationshipConnection,
+    RelationshipEdge,
+    RelationshipInput,
+    RelationshipKeyInput,
+    RelationshipType,
+    WriteResultType,
+    as_ci,
+)
+from servicegraph.errors import NotFound, Problem, ServiceGraphError, ValidationFailed
+from servicegraph.graph.records import Batch, Relationship, encode_cursor
+from servicegraph.processes.impact import analyse_impact
+from servicegraph.processes.topology import dependency_map
+
+MAX_DEPTH = 10
+MAX_ALIASES = 15
+MAX_TOKENS = 2000
+MAX_PAGE = 500
+MAX_IMPACTED = 100_000
+MAX_MAP_NODES = 20_000
+MAX_MUTATION_ITEMS = 1000
+
+
+def _limit(name: str, value: int, cap: int) -> None:
+    if not 1 <= value <= cap:
+        raise ValidationFailed([Problem("arguments", name, f"must be between 1 and {cap}")])
+
+
+async def _cis(info: Info, ids: list[str]) -> dict[str, CIType]:
+    """CIs by id in one store round trip; primes the request's loader for nested fields."""
+    found = info.context.sg.store.get_cis(list(dict.fromkeys(ids)))
+    info.context.loaders.cis.prime_many(found)
+    return {ci.id: CIType.of(ci) for ci in found.values()}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The caller, as the bearer token identifies them.")
+    def me(self, info: Info) -> Me:
+        actor = info.context.actor("read")
+        return Me(user=actor.user, role=actor.role)
+
+    @strawberry.field(description="One CI by id (NOT_FOUND error if there is none).")
+    async def ci(self, info: Info, id: strawberry.ID) -> CIType:
+        info.context.actor("read")
+        ci = await info.context.loaders.cis.load(str(id))
+        if ci is None:
+            raise NotFound("CI", str(id))
+        return CIType.of(ci)
+
+    @strawberry.field(description=f"CIs ordered by id, a page at a time (at most {MAX_PAGE}).")
+    def cis(
+        self,
+        info: Info,
+        filter: CIFilter | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> CIConnection:
+        info.context.actor("read")
+        _limit("first", first, MAX_PAGE)
+        store = info.context.sg.store
+        classes = None
+        attributes: dict[str, Any] = {}
+        if filter is not None:
+            if filter.class_ is not None:
+                if filter.class_ not in store.model.classes:
+                    raise ValidationFailed(
+                        [Problem("filter", "class", f"unknown class {filter.class_!r}")]
+                    )
+                classes = store.model.concrete(filter.class_)
+            if filter.attributes is not None:
+                if not isinstance(filter.attributes, dict):
+                    raise ValidationFailed(
+                        [Problem("filter", "attributes", "expected an object of name: value")]
+                    )
+                attributes = filter.attributes
+        page = store.find_cis(classes, attributes, first, after)
+        return CIConnection(
+            edges=[CIEdge(cursor=encode_cursor(ci.id), node=CIType.of(ci)) for ci in page.items],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(description="Relationships ordered by (source, type, target).")
+    def relationships(
+        self,
+        info: Info,
+        source: strawberry.ID | None = None,
+        target: strawberry.ID | None = None,
+        types: list[str] | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> RelationshipConnection:
+        info.context.actor("read")
+        _limit("first", first, MAX_PAGE)
+        page = info.context.sg.store.find_relationships(
+            None if source is None else str(source),
+            None if target is None else str(target),
+            types,
+            first,
+            after,
+        )
+        return RelationshipConnection(
+            edges=[
+                RelationshipEdge(
+                    cursor=encode_cursor("\0".join(r.key)), node=RelationshipType.of(r)
+                )
+                for r in page.items
+            ],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        )
+
+    @strawberry.field(
+        description="What goes DOWN or DEGRADED if these CIs fail, with the path from a seed "
+        "to each impacted CI, and the services, SLAs and customers hit."
+    )
+    async def impact(
+        self,
+        info: Info,
+        ci_ids: list[strawberry.ID],
+        max_depth: int | None = None,
+        first: int = 10_000,
+    ) -> Impact:
+        info.context.actor("read")
+        _limit("first", first, MAX_IMPACTED)
+        result = analyse_impact(info.context.sg.engine, [str(i) for i in ci_ids], max_depth)
+        rows = result.impacted(limit=first)
+        ids = [r["id"] for r in rows]
+        ids += [s["id"] for s in result.services] + [s["id"] for s in result.slas]
+        ids += [c["id"] for c in result.customers]
+        cis = await _cis(info, ids)
+        return Impact(
+            total_impacted=result.total_impacted,
+            impacted=[
+                ImpactedCI(
+                    ci=cis[r["id"]],
+                    status=ImpactStatus(r["status"]),
+                    distance=r["distance"],
+                    path=r["path"],
+                )
+                for r in rows
+            ],
+            services=[
+                ImpactedService(service=cis[s["id"]], status=ImpactStatus(s["status"]))
+                for s in result.services
+            ],
+            slas=[
+                ImpactedSLA(
+                    sla=cis[s["id"]],
+                    status=ImpactStatus(s["status"]),
+                    services=[strawberry.ID(x) for x in s["services"]],
+                )
+                for s in result.slas
+            ],
+            customers=[
+                ImpactedCustomer(customer=cis[c["id"]], slas=[strawberry.ID(x) for x in c["slas"]])
+                for c in result.customers
+            ],
+        )
+
+    @strawberry.field(
+        description="The CIs around a root and the relationships among them, for a graph view."
+    )
+    async def dependency_map(
+        self,
+        info: Info,
+        root_id: strawberry.ID,
+        direction: MapDirection = MapDirection.DOWNSTREAM,
+        max_depth: int | None = 3,
+        types: list[str] | None = None,
+    ) -> DependencyMap:
+        info.context.actor("read")
+        found = dependency_map(
+            info.context.sg.engine, str(root_id), direction.value, max_depth, types
+        )
+        if len(found.nodes) > MAX_MAP_NODES:
+            raise ValidationFailed(
+                [
+                    Problem(
+                        "arguments",
+                        "maxDepth",
+                        f"the map has {len(found.nodes)} CIs, more than {MAX_MAP_NODES}; "
+                        "lower maxDepth or filter types",
+                    )
+                ]
+            )
+        cis = await _cis(info, list(found.nodes))
+        return DependencyMap(
+            nodes=[
+                MapNode(id=c.id, name=c.name, class_=c.class_, distance=found.nodes[str(c.id)])
+                for c in cis.values()
+            ],
+            edges=[
+                MapEdge(source=strawberry.ID(s), target=strawberry.ID(d), type=t)
+                for s, t, d in found.edges
+            ],
+        )
+
+    @strawberry.field(description="Journal entries after a seq (optionally of one entity).")
+    def journal(
+        self, info: Info, entity: str | None = None, since: int = 0, first: int = 100
+    ) -> list[JournalEntryType]:
+        info.context.actor("read")
+        _limit("first", first, MAX_PAGE)
+        entries = info.context.sg.store.journal(entity=entity, since=since, limit=first)
+        return [JournalEntryType.of(e) for e in entries]
+
+
+def _items(name: str, items: list[Any]) -> None:
+    if not items or len(items) > MAX_MUTATION_ITEMS:
+        raise ValidationFailed(
+            [Problem("arguments", name, f"give between 1 and {MAX_MUTATION_ITEMS} items")]
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create or update CIs (validated like an import).")
+    def upsert_cis(self, info: Info, cis: list[CIInput]) -> WriteResultType:
+        actor = info.context.actor("write_cmdb")
+        _items("cis", cis)
+        batch = Batch()
+        for i, value in enumerate(cis):
+            batch.add_ci(as_ci(value), f"cis[{i}]")
+        return WriteResultType.of(info.context.sg.store.write(batch, actor.user))
+
+    @strawberry.mutation(description="Mark CIs retired; they keep their history.")
+    def retire_cis(self, info: Info, ids: list[strawberry.ID]) -> WriteResultType:
+        actor = info.context.actor("write_cmdb")
+        _items("ids", ids)
+        return WriteResultType.of(info.context.sg.store.retire([str(i) for i in ids], actor.user))
+
+    @strawberry.mutation(description="Add (or update the attributes of) relationships.")
+    def add_relationships(
+        self, info: Info, relationships: list[RelationshipInput]
+    ) -> WriteResultType:
+        actor = info.context.actor("write_cmdb")
+        _items("relationships", relationships)
+        batch = Batch()
+        for i, r in enumerate(relationships):
+            attributes: Any = r.attributes
+            batch.add_relationship(
+                Relationship(str(r.source), r.type, str(r.target), attributes),
+                f"relationships[{i}]",
+            )
+        return WriteResultType.of(info.context.sg.store.write(batch, actor.user))
+
+    @strawberry.mutation(description="Remove relationships.")
+    def remove_relationships(
+        self, info: Info, relationships: list[RelationshipKeyInput]
+    ) -> WriteResultType:
+        actor = info.context.actor("write_cmdb")
+        _items("relationships", relationships)
+        keys = [(str(r.source), r.type, str(r.target)) for r in relationships]
+        return WriteResultType.of(info.context.sg.store.delete_relationships(keys, actor.user))
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, ServiceGraphError)
+
+
+class DepthLimit(QueryDepthLimiter):
+    def __init__(self) -> None:
+        super().__init__(max_depth=MAX_DEPTH)
+
+
+class AliasLimit(MaxAliasesLimiter):
+    def __init__(self) -> None:
+        super().__init__(max_alias_count=MAX_ALIASES)
+
+
+class TokenLimit(MaxTokensLimiter):
+    def __init__(self) -> None:
+        super().__init__(max_token_count=MAX_TOKENS)
+
+
+class MaskUnexpected(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_is_unexpected)
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[DepthLimit, AliasLimit, TokenLimit, MaskUnexpected],
+    )

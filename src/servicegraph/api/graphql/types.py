@@ -1,0 +1,282 @@
+"""GraphQL object and input types (named for the domain: CI, Relationship, Impact …)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from servicegraph.api.graphql.context import Context
+from servicegraph.graph.records import CI, JournalEntry, Relationship, WriteResult
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.enum
+class RelationshipDirection(Enum):
+    OUTGOING = "outgoing"  # this CI is the source (what it depends on)
+    INCOMING = "incoming"  # this CI is the target (what depends on it)
+
+
+@strawberry.enum
+class MapDirection(Enum):
+    UPSTREAM = "UPSTREAM"  # against the arrows: what depends on the root, towards the services
+    DOWNSTREAM = "DOWNSTREAM"  # with the arrows: what the root depends on, towards infrastructure
+
+
+@strawberry.enum
+class ImpactStatus(Enum):
+    DOWN = "DOWN"
+    DEGRADED = "DEGRADED"
+
+
+@strawberry.type(name="CI", description="A configuration item or record of the graph.")
+class CIType:
+    id: strawberry.ID
+    name: str
+    class_: str = strawberry.field(name="class")
+    version: int
+    attributes: JSON
+    status: str
+
+    @classmethod
+    def of(cls, ci: CI) -> CIType:
+        return cls(
+            id=strawberry.ID(ci.id),
+            name=ci.name,
+            class_=ci.cls,
+            version=ci.version or 0,
+            attributes=_json(ci.attributes),
+            status=ci.status,
+        )
+
+    @strawberry.field(description="Relationships of this CI (one batched load per request).")
+    async def relationships(
+        self,
+        info: Info,
+        direction: RelationshipDirection | None = None,
+        types: list[str] | None = None,
+    ) -> list[RelationshipType]:
+        rels = await info.context.loaders.relationships.load(str(self.id))
+        out = []
+        for rel in rels:
+            if direction is RelationshipDirection.OUTGOING and rel.source != self.id:
+                continue
+            if direction is RelationshipDirection.INCOMING and rel.target != self.id:
+                continue
+            if types is not None and rel.type not in types:
+                continue
+            out.append(RelationshipType.of(rel))
+        return out
+
+
+@strawberry.type(name="Relationship")
+class RelationshipType:
+    source_id: strawberry.ID
+    type: str
+    target_id: strawberry.ID
+    attributes: JSON
+
+    @classmethod
+    def of(cls, rel: Relationship) -> RelationshipType:
+        return cls(
+            source_id=strawberry.ID(rel.source),
+            type=rel.type,
+            target_id=strawberry.ID(rel.target),
+            attributes=_json(rel.attributes),
+        )
+
+    @strawberry.field
+    async def source(self, info: Info) -> CIType | None:
+        ci = await info.context.loaders.cis.load(str(self.source_id))
+        return CIType.of(ci) if ci else None
+
+    @strawberry.field
+    async def target(self, info: Info) -> CIType | None:
+        ci = await info.context.loaders.cis.load(str(self.target_id))
+        return CIType.of(ci) if ci else None
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class CIEdge:
+    cursor: str
+    node: CIType
+
+
+@strawberry.type
+class CIConnection:
+    edges: list[CIEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class RelationshipEdge:
+    cursor: str
+    node: RelationshipType
+
+
+@strawberry.type
+class RelationshipConnection:
+    edges: list[RelationshipEdge]
+    page_info: PageInfo
+
+
+@strawberry.input
+class CIFilter:
+    class_: str | None = strawberry.field(
+        default=None, name="class", description="A class; its subclasses match too."
+    )
+    attributes: JSON | None = strawberry.field(
+        default=None, description="Attribute values that must all be equal."
+    )
+
+
+CIPath = strawberry.scalar(
+    list[str],
+    name="CIPath",
+    description="CI ids from a failing seed to the impacted CI (seed first), as a JSON list.",
+    serialize=lambda value: value,
+    parse_value=lambda value: value,
+)
+
+
+@strawberry.type
+class ImpactedCI:
+    ci: CIType
+    status: ImpactStatus
+    distance: int
+    path: CIPath  # type: ignore[valid-type]
+
+
+@strawberry.type
+class ImpactedService:
+    service: CIType
+    status: ImpactStatus
+
+
+@strawberry.type
+class ImpactedSLA:
+    sla: CIType
+    status: ImpactStatus
+    services: list[strawberry.ID]
+
+
+@strawberry.type
+class ImpactedCustomer:
+    customer: CIType
+    slas: list[strawberry.ID]
+
+
+@strawberry.type
+class Impact:
+    total_impacted: int
+    impacted: list[ImpactedCI]
+    services: list[ImpactedService]
+    slas: list[ImpactedSLA]
+    customers: list[ImpactedCustomer]
+
+
+@strawberry.type
+class MapNode:
+    id: strawberry.ID
+    name: str
+    class_: str = strawberry.field(name="class")
+    distance: int
+
+
+@strawberry.type
+class MapEdge:
+    source: strawberry.ID
+    target: strawberry.ID
+    type: str
+
+
+@strawberry.type
+class DependencyMap:
+    nodes: list[MapNode]
+    edges: list[MapEdge]
+
+
+@strawberry.type
+class JournalEntryType:
+    seq: int
+    at: str
+    actor: str
+    op: str
+    entity: str
+    before: JSON | None
+    after: JSON | None
+
+    @classmethod
+    def of(cls, e: JournalEntry) -> JournalEntryType:
+        return cls(
+            seq=e.seq, at=e.at, actor=e.actor, op=e.op, entity=e.entity,
+            before=_json(e.before), after=_json(e.after),
+        )  # fmt: skip
+
+
+@strawberry.type
+class Me:
+    user: str
+    role: str
+
+
+@strawberry.type
+class WriteResultType:
+    created: int
+    updated: int
+    deleted: int
+    unchanged: int
+    first_seq: int | None
+    last_seq: int | None
+
+    @classmethod
+    def of(cls, r: WriteResult) -> WriteResultType:
+        return cls(
+            created=r.created, updated=r.updated, deleted=r.deleted, unchanged=r.unchanged,
+            first_seq=r.first_seq, last_seq=r.last_seq,
+        )  # fmt: skip
+
+
+@strawberry.input
+class CIInput:
+    id: strawberry.ID
+    class_: str = strawberry.field(name="class")
+    name: str
+    attributes: JSON = strawberry.field(default_factory=dict)
+    version: int | None = strawberry.field(
+        default=None, description="The version you read: the write fails if it is stale."
+    )
+
+
+@strawberry.input
+class RelationshipInput:
+    source: strawberry.ID
+    type: str
+    target: strawberry.ID
+    attributes: JSON = strawberry.field(default_factory=dict)
+
+
+@strawberry.input
+class RelationshipKeyInput:
+    source: strawberry.ID
+    type: str
+    target: strawberry.ID
+
+
+def as_ci(value: CIInput) -> CI:
+    attributes: Any = value.attributes
+    return CI(str(value.id), value.class_, value.name, attributes, value.version)
+
+
+def _json(value: Any) -> Any:
+    """Plain data for a JSON scalar field."""
+    return value

@@ -1,0 +1,117 @@
+"""The Python interface: ``servicegraph.connect(...)`` returns a handle on the same processes the
+CLI and GraphQL use, answering with pandas DataFrames and networkx graphs for notebooks.
+
+>>> import tempfile, os
+>>> sg = connect(os.path.join(tempfile.mkdtemp(), "doc.db"))
+>>> _ = sg.load_demo(300)
+>>> result = sg.impact(["dns-000001"])
+>>> result.total_impacted > 20 and result.to_dict()["impacted"][0]["path"][0] == "dns-000001"
+True
+>>> sg.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from servicegraph.graph.connection import open_store, resolve_model
+from servicegraph.graph.engine import Direction, TopologyEngine
+from servicegraph.graph.records import WriteResult
+from servicegraph.graph.store import GraphStore
+from servicegraph.processes import interchange
+from servicegraph.processes.demo import generate_estate
+from servicegraph.processes.impact import ImpactResult, analyse_impact
+from servicegraph.processes.topology import DependencyMap, MapDirection, dependency_map
+
+__all__ = ["ServiceGraph", "connect"]
+
+
+class ServiceGraph:
+    """A connected servicegraph: store, topology engine and the processes on them."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+        self._engine: TopologyEngine | None = None
+
+    @property
+    def engine(self) -> TopologyEngine:
+        """The topology engine, built on first use and refreshed from the journal before each
+        analysis."""
+        if self._engine is None:
+            self._engine = TopologyEngine(self.store)
+        return self._engine
+
+    def impact(self, ci_ids: Collection[str], max_depth: int | None = None) -> ImpactResult:
+        return analyse_impact(self.engine, ci_ids, max_depth)
+
+    def reach(
+        self,
+        ci_ids: Collection[str],
+        direction: Direction = "up",
+        max_depth: int | None = None,
+        types: Collection[str] | None = None,
+    ) -> dict[str, int]:
+        return self.engine.reach(ci_ids, direction, max_depth, types)
+
+    def dependency_map(
+        self, root: str, direction: MapDirection = "DOWNSTREAM", max_depth: int | None = None
+    ) -> DependencyMap:
+        return dependency_map(self.engine, root, direction, max_depth)
+
+    def subgraph(self, ci_ids: Collection[str]) -> nx.DiGraph:
+        """The induced subgraph of ``ci_ids`` as networkx, nodes with ``cls`` and ``name``."""
+        graph = self.engine.subgraph(ci_ids)
+        for ci in self.store.get_cis(list(ci_ids)).values():
+            graph.nodes[ci.id]["name"] = ci.name
+        return graph
+
+    def cis(self, cls: str | None = None, **attributes: Any) -> pd.DataFrame:
+        """CIs (of ``cls`` and its subclasses) as a frame: id, class, name, version, attributes."""
+        classes = None if cls is None else self.store.model.concrete(cls)
+        rows, after = [], None
+        while True:
+            page = self.store.find_cis(classes, attributes, first=1000, after=after)
+            rows += [
+                {"id": c.id, "class": c.cls, "name": c.name, "version": c.version, **c.attributes}
+                for c in page.items
+            ]
+            if not page.has_next:
+                return pd.DataFrame(rows)
+            after = page.end_cursor
+
+    def relationships(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [r.to_dict() for r in self.store.iter_relationships()],
+            columns=["source", "type", "target", "attributes"],
+        )
+
+    def history(self, entity: str) -> pd.DataFrame:
+        return pd.DataFrame([e.to_dict() for e in self.store.journal(entity=entity)])
+
+    def import_files(self, *paths: str | Path, actor: str = "python") -> WriteResult:
+        return interchange.import_files(self.store, paths, actor)
+
+    def load_demo(self, size: int = 2000, seed: int = 7) -> WriteResult:
+        return self.store.write(generate_estate(size, seed), "demo")
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> ServiceGraph:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(
+    target: str | Path | None = None, model_files: Collection[str | Path] = ()
+) -> ServiceGraph:
+    """Open a store: a SQLite path, a ``bolt://``/``neo4j://`` URI, or (None) the environment's."""
+    model = resolve_model([str(m) for m in model_files])
+    return ServiceGraph(open_store(target, model))

@@ -1,0 +1,509 @@
+"""The topology engine: an in-memory projection of the graph for traversals at a million CIs.
+
+Nodes are integers (``ids[i]`` ↔ ``index[id]``); edges point from the dependent to its dependency
+and live in CSR form in both directions, with their relationship type as a small integer. Writes
+after the build are applied from the journal (:meth:`TopologyEngine.refresh`): node changes in
+place, new edges in a small overlay, deleted edges masked; a large backlog rebuilds the CSR.
+
+Failure propagation (:meth:`TopologyEngine.propagate`) runs level by level over numpy frontiers:
+
+* DOWN is the least fixpoint of: a seed; or a ``required`` dependency DOWN; or at least one
+  ``redundant`` dependency DOWN and fewer than ``min_up`` (default 1) redundant dependencies not DOWN.
+  The level at which a node turns DOWN is its distance; the dependency that turned it is its cause.
+* Every other node reached against the arrows over ``required``/``redundant`` edges is DEGRADED; its
+  distance is its breadth-first hop count and its cause the node it was reached from.
+
+Following causes back always ends at a seed, in exactly ``distance`` steps. Retired CIs take no
+part: they are never impacted, never propagate, and do not count as up members of a group.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from servicegraph.errors import NotFound, Problem, ValidationFailed
+from servicegraph.graph.model import Model
+from servicegraph.graph.records import JournalEntry, RelKey
+from servicegraph.graph.store import GraphStore, TopologyNode
+
+__all__ = ["Propagation", "TopologyEngine"]
+
+I32 = np.int32
+REQUIRED, REDUNDANT, NONE = 0, 1, 2
+DOWN, DEGRADED = "DOWN", "DEGRADED"
+Direction = Literal["up", "down"]
+_REBUILD_AFTER = 50_000  # journal entries or overlay edges before a full rebuild
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """Raw result of a failure propagation over node indices (seeds excluded from ``nodes``)."""
+
+    seeds: np.ndarray
+    nodes: np.ndarray  # impacted node indices, by (distance, index)
+    down: np.ndarray  # bool per impacted node
+    distance: np.ndarray
+    cause: np.ndarray  # node index each impacted node was reached from
+    _engine: TopologyEngine
+    _down_cause: np.ndarray
+    _bfs_parent: np.ndarray
+
+    def paths(self) -> list[list[str]]:
+        """The chain of CI ids from a seed to each impacted node (seed first)."""
+        ids = self._engine.ids
+        out: list[list[str]] = []
+        for v, is_down, d in zip(
+            self.nodes.tolist(), self.down.tolist(), self.distance.tolist(), strict=True
+        ):
+            pointer = self._down_cause if is_down else self._bfs_parent
+            chain = [v]
+            for _ in range(d):
+                v = int(pointer[v])
+                chain.append(v)
+            out.append([ids[i] for i in reversed(chain)])
+        return out
+
+
+class TopologyEngine:
+    """An in-memory, journal-refreshed projection of one store's topology."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+        self.model: Model = store.model
+        self.type_names = sorted(store.model.relationship_types)
+        self.type_code = {name: i for i, name in enumerate(self.type_names)}
+        kinds = {"required": REQUIRED, "redundant": REDUNDANT, "none": NONE}
+        self.type_kind = np.array(
+            [kinds[store.model.impact(t)] for t in self.type_names], dtype=np.int8
+        )
+        self.class_names = sorted(store.model.classes)
+        self.class_code = {name: i for i, name in enumerate(self.class_names)}
+        self._lock = threading.RLock()
+        self.rebuild()
+
+    # -- building -------------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Load the whole topology from the store and build the CSR arrays."""
+        nodes, edges, seq = self.store.topology()
+        with self._lock:
+            self._load(nodes, edges)
+            self.seq = seq
+            self.refresh()
+
+    def _load(self, nodes: list[TopologyNode], edges: list[RelKey]) -> None:
+        nodes = sorted(nodes)  # indices in id order: the same answers whichever store loaded them
+        n = len(nodes)
+        cap = max(16, int(n * 1.25))
+        self.ids: list[str] = [row[0] for row in nodes]
+        self.index: dict[str, int] = {ident: i for i, ident in enumerate(self.ids)}
+        self.n = n
+        self.cls = np.zeros(cap, dtype=np.int16)
+        self.cls[:n] = [self.class_code.get(row[1], 0) for row in nodes]
+        self.alive = np.zeros(cap, dtype=bool)
+        self.alive[:n] = [row[2] != "retired" for row in nodes]
+        self.min_up = np.ones(cap, dtype=I32)
+        self.min_up[:n] = [row[3] if isinstance(row[3], int) and row[3] > 0 else 1 for row in nodes]
+        frame = pd.DataFrame(edges, columns=["s", "t", "d"])
+        lookup = pd.Index(self.ids)
+        src = lookup.get_indexer(pd.Index(frame["s"])).astype(I32)
+        dst = lookup.get_indexer(pd.Index(frame["d"])).astype(I32)
+        typ = frame["t"].map(self.type_code).fillna(-1).to_numpy().astype(np.int16)
+        ok = (src >= 0) & (dst >= 0) & (typ >= 0)  # edges of nodes not loaded yet come from replay
+        self._build_csr(src[ok], dst[ok], typ[ok])
+
+    def _build_csr(self, src: np.ndarray, dst: np.ndarray, typ: np.ndarray) -> None:
+        order = np.lexsort((dst, src))
+        self.f_src, self.f_dst, self.f_type = src[order], dst[order], typ[order]
+        size = len(self.cls)
+        self.f_ptr = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.f_src, minlength=size), out=self.f_ptr[1:])
+        self.forward = _Adjacency(self.f_ptr, self.f_dst, self.f_type, np.arange(len(src)))
+        rorder = np.argsort(self.f_dst, kind="stable")
+        self.reverse = _Adjacency.of(self.f_dst[rorder], self.f_src[rorder], self.f_type[rorder],
+                                     rorder, size)  # fmt: skip
+        # Against the arrows over required/redundant edges only: what failure propagation walks.
+        hot = self.type_kind[self.f_type[rorder]] != NONE
+        rimp = rorder[hot]
+        self.impact_reverse = _Adjacency.of(self.f_dst[rimp], self.f_src[rimp], self.f_type[rimp],
+                                            rimp, size)  # fmt: skip
+        self.edge_alive = np.ones(len(self.f_src), dtype=bool)
+        self.deleted_edges = 0
+        self.base_nodes = self.n
+        self._overlay: dict[tuple[int, int, int], None] = {}
+        self._overlay_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._recount_redundant()
+
+    def _recount_redundant(self) -> None:
+        """nred[v]: live redundant dependencies of v whose CI is not retired."""
+        src, dst, typ, alive = self._all_edges()
+        live = alive & (self.type_kind[typ] == REDUNDANT) & self.alive[dst]
+        self.nred = np.bincount(src[live], minlength=len(self.cls)).astype(I32)
+
+    def _all_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        o_src, o_dst, o_typ = self._overlay_edges()
+        return (
+            np.concatenate([self.f_src, o_src]),
+            np.concatenate([self.f_dst, o_dst]),
+            np.concatenate([self.f_type, o_typ]),
+            np.concatenate([self.edge_alive, np.ones(len(o_src), dtype=bool)]),
+        )
+
+    def _overlay_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._overlay_arrays is None:
+            rows = np.array(list(self._overlay), dtype=np.int64).reshape(-1, 3)
+            self._overlay_arrays = (
+                rows[:, 0].astype(I32),
+                rows[:, 1].astype(I32),
+                rows[:, 2].astype(np.int16),
+            )
+        return self._overlay_arrays
+
+    # -- journal refresh ------------------------------------------------------------------------
+    def refresh(self) -> int:
+        """Apply journal entries written since the last refresh; return how many were applied."""
+        with self._lock:
+            entries = self.store.journal(since=self.seq, limit=_REBUILD_AFTER + 1)
+            if len(entries) > _REBUILD_AFTER:
+                self.rebuild()
+                return len(entries)
+            for entry in entries:
+                self._apply(entry)
+                self.seq = entry.seq
+            if len(self._overlay) > _REBUILD_AFTER:  # compact the overlay into the CSR
+                src, dst, typ, alive = self._all_edges()
+                self._build_csr(src[alive], dst[alive], typ[alive])
+            return len(entries)
+
+    def _apply(self, entry: JournalEntry) -> None:
+        """Apply one journal entry; idempotent, so a replay over a fresh snapshot is harmless."""
+        if not entry.op.endswith(("_ci", "_relationship")):
+            return  # not topology (e.g. create_token)
+        if entry.op.endswith("_ci"):
+            if entry.after is None:  # deleted: its relationships went in earlier entries
+                self._set_alive(entry.entity, False)
+                self.index.pop(entry.entity, None)
+                return
+            after = entry.after
+            i = self.index.get(after["id"])
+            if i is None:
+                i = self._add_node(after["id"], after["class"])
+            attrs = after.get("attributes") or {}
+            min_up = attrs.get("min_up")
+            self.min_up[i] = min_up if isinstance(min_up, int) and min_up > 0 else 1
+            self._set_alive(after["id"], attrs.get("status") != "retired")
+            return
+        record = entry.after or entry.before
+        assert record is not None
+        s, d = self.index.get(record["source"]), self.index.get(record["target"])
+        t = self.type_code.get(record["type"])
+        if s is None or d is None or t is None:
+            return
+        present = self._edge_present(s, d, t)
+        if entry.after is not None and not present:
+            self._overlay[(s, d, t)] = None
+            self._overlay_arrays = None
+            if self.type_kind[t] == REDUNDANT and self.alive[d]:
+                self.nred[s] += 1
+        elif entry.after is None and present:
+            if (s, d, t) in self._overlay:
+                del self._overlay[(s, d, t)]
+                self._overlay_arrays = None
+            else:
+                self.edge_alive[self._base_edge(s, d, t)] = False
+                self.deleted_edges += 1
+            if self.type_kind[t] == REDUNDANT and self.alive[d]:
+                self.nred[s] -= 1
+
+    def _add_node(self, ident: str, cls: str) -> int:
+        if self.n == len(self.cls):
+            grow = max(16, self.n // 2)
+            self.cls = np.concatenate([self.cls, np.zeros(grow, dtype=np.int16)])
+            self.alive = np.concatenate([self.alive, np.zeros(grow, dtype=bool)])
+            self.min_up = np.concatenate([self.min_up, np.ones(grow, dtype=I32)])
+            self.nred = np.concatenate([self.nred, np.zeros(grow, dtype=I32)])
+            self.f_ptr = _extend(self.f_ptr, grow)
+            for adjacency in (self.forward, self.reverse, self.impact_reverse):
+                adjacency.ptr = _extend(adjacency.ptr, grow)
+        i = self.n
+        self.n += 1
+        self.ids.append(ident)
+        self.index[ident] = i
+        self.cls[i] = self.class_code.get(cls, 0)
+        self.alive[i] = True
+        return i
+
+    def _set_alive(self, ident: str, alive: bool) -> None:
+        i = self.index.get(ident)
+        if i is None or bool(self.alive[i]) == alive:
+            return
+        self.alive[i] = alive
+        # dependents that count i as a redundant member gain or lose one
+        _, dependents, types = self._expand(np.array([i], dtype=I32), reverse=True)
+        red = dependents[self.type_kind[types] == REDUNDANT]
+        np.add.at(self.nred, red, 1 if alive else -1)
+
+    def _edge_present(self, s: int, d: int, t: int) -> bool:
+        return (s, d, t) in self._overlay or self._base_edge(s, d, t) >= 0
+
+    def _base_edge(self, s: int, d: int, t: int) -> int:
+        if s >= self.base_nodes:
+            return -1
+        lo, hi = int(self.f_ptr[s]), int(self.f_ptr[s + 1])
+        hits = np.flatnonzero((self.f_dst[lo:hi] == d) & (self.f_type[lo:hi] == t))
+        hits = hits[self.edge_alive[lo + hits]]
+        return int(lo + hits[0]) if hits.size else -1
+
+    # -- traversal ------------------------------------------------------------------------------
+    def _expand(
+        self,
+        frontier: np.ndarray,
+        reverse: bool,
+        types: np.ndarray | None = None,
+        impact_only: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All live edges at the frontier: (frontier node, neighbour, type) triples.
+
+        ``reverse`` walks against the arrows (from a dependency to its dependents);
+        ``impact_only`` (with ``reverse``) keeps required/redundant edges, from a CSR of its own."""
+        if impact_only:
+            adj, types = self.impact_reverse, self.type_kind != NONE
+        else:
+            adj = self.reverse if reverse else self.forward
+        base = frontier[frontier < self.base_nodes]
+        starts = adj.ptr[base]
+        lens = adj.ptr[base + 1] - starts
+        total = int(lens.sum())
+        offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        here = np.repeat(base, lens)
+        there, typ = adj.nbr[offsets], adj.typ[offsets]
+        if self.deleted_edges:
+            keep = self.edge_alive[adj.eid[offsets]]
+            here, there, typ = here[keep], there[keep], typ[keep]
+        if self._overlay:
+            o_src, o_dst, o_typ = self._overlay_edges()
+            key, other = (o_dst, o_src) if reverse else (o_src, o_dst)
+            hit = np.isin(key, frontier)
+            here = np.concatenate([here, key[hit]])
+            there = np.concatenate([there, other[hit]])
+            typ = np.concatenate([typ, o_typ[hit]])
+        if types is not None and not (impact_only and not self._overlay):
+            ok = types[typ]
+            here, there, typ = here[ok], there[ok], typ[ok]
+        return here, there, typ
+
+    def propagate(self, ids: Collection[str], max_depth: int | None = None) -> Propagation:
+        """Failure propagation from seed CIs (see the module docstring for the exact rules)."""
+        _check_depth(max_depth)
+        if not ids:
+            raise ValidationFailed([Problem("ciIds", "ciIds", "give at least one CI id")])
+        with self._lock:
+            self.refresh()
+            seeds = np.unique(self._seed_indices(ids))
+            limit = max_depth if max_depth is not None else 1 << 30
+            size = self.n
+            down_level = np.full(size, -1, dtype=I32)
+            down_cause = np.full(size, -1, dtype=I32)
+            red_down = np.zeros(size, dtype=I32)
+            scratch = np.zeros(size, dtype=bool)  # de-duplicates frontiers
+            down_level[seeds] = 0
+            frontier, level = seeds, 0
+            while frontier.size and level < limit:  # DOWN: level by level to the fixpoint
+                parents, deps, types = self._expand(frontier, reverse=True, impact_only=True)
+                keep = (down_level[deps] < 0) & self.alive[deps]
+                parents, deps, types = parents[keep], deps[keep], types[keep]
+                required = self.type_kind[types] == REQUIRED
+                r_deps, r_parents = deps[~required], parents[~required]
+                np.add.at(red_down, r_deps, 1)
+                crossed = (self.nred[r_deps] - red_down[r_deps]) < self.min_up[r_deps]
+                cand = np.concatenate([deps[required], r_deps[crossed]])
+                cand_parent = np.concatenate([parents[required], r_parents[crossed]])
+                frontier = _first_seen(cand, cand_parent, down_cause, scratch)
+                level += 1
+                down_level[frontier] = level
+
+            dist = np.full(size, -1, dtype=I32)
+            parent = np.full(size, -1, dtype=I32)
+            dist[seeds] = 0
+            frontier, level = seeds, 0
+            while frontier.size and level < limit:  # everything reached: DEGRADED unless DOWN
+                parents, deps, _ = self._expand(frontier, reverse=True, impact_only=True)
+                keep = (dist[deps] < 0) & self.alive[deps]
+                frontier = _first_seen(deps[keep], parents[keep], parent, scratch)
+                level += 1
+                dist[frontier] = level
+
+            nodes = np.flatnonzero(dist > 0).astype(I32)
+            is_down = down_level[nodes] > 0
+            distance = np.where(is_down, down_level[nodes], dist[nodes])
+            cause = np.where(is_down, down_cause[nodes], parent[nodes])
+            order = np.lexsort((nodes, distance))
+            return Propagation(
+                seeds=seeds,
+                nodes=nodes[order],
+                down=is_down[order],
+                distance=distance[order],
+                cause=cause[order],
+                _engine=self,
+                _down_cause=down_cause,
+                _bfs_parent=parent,
+            )
+
+    def _seed_indices(self, ids: Collection[str]) -> np.ndarray:
+        unknown = [i for i in ids if i not in self.index]
+        if unknown:
+            if len(unknown) == 1:
+                raise NotFound("CI", unknown[0])
+            raise ValidationFailed(
+                [Problem("ciIds", ident, "no CI with this id; check the id") for ident in unknown]
+            )
+        return np.array([self.index[i] for i in ids], dtype=I32)
+
+    def reach(
+        self,
+        ids: Collection[str],
+        direction: Direction = "up",
+        max_depth: int | None = None,
+        types: Collection[str] | None = None,
+    ) -> dict[str, int]:
+        """CI ids reachable from ``ids`` with their hop distance (the start nodes at 0).
+
+        ``down`` follows the arrows (what they depend on), ``up`` goes against them (what depends
+        on them); ``types`` restricts the relationship types (default: all)."""
+        _check_depth(max_depth)
+        with self._lock:
+            self.refresh()
+            mask = self._type_mask(types)
+            start = np.unique(self._seed_indices(ids))
+            dist = np.full(self.n, -1, dtype=I32)
+            dist[start] = 0
+            frontier, level = start, 0
+            limit = max_depth if max_depth is not None else 1 << 30
+            while frontier.size and level < limit:
+                _, nxt, _ = self._expand(frontier, reverse=direction == "up", types=mask)
+                nxt = nxt[(dist[nxt] < 0) & self.alive[nxt]]
+                frontier = np.unique(nxt)
+                level += 1
+                dist[frontier] = level
+            found = np.flatnonzero(dist >= 0)
+            return {self.ids[i]: int(dist[i]) for i in found.tolist()}
+
+    def edges_among(
+        self, ids: Collection[str], types: Collection[str] | None = None
+    ) -> list[RelKey]:
+        """Every live relationship whose two ends are among ``ids``."""
+        with self._lock:
+            idx = np.unique(self._seed_indices(ids))
+            here, there, typ = self._expand(idx, reverse=False, types=self._type_mask(types))
+            inside = np.isin(there, idx)
+            return [
+                (self.ids[s], self.type_names[t], self.ids[d])
+                for s, d, t in zip(
+                    here[inside].tolist(), there[inside].tolist(), typ[inside].tolist(), strict=True
+                )
+            ]
+
+    def incoming(self, ids: Collection[str], rel_type: str) -> list[tuple[str, str]]:
+        """(source, target) of live ``rel_type`` relationships pointing at ``ids``."""
+        return self._neighbours(ids, rel_type, reverse=True)
+
+    def outgoing(self, ids: Collection[str], rel_type: str) -> list[tuple[str, str]]:
+        """(source, target) of live ``rel_type`` relationships leaving ``ids``."""
+        return self._neighbours(ids, rel_type, reverse=False)
+
+    def _neighbours(
+        self, ids: Collection[str], rel_type: str, reverse: bool
+    ) -> list[tuple[str, str]]:
+        with self._lock:
+            start = np.unique(self._seed_indices(ids))
+            here, there, _ = self._expand(start, reverse, self._type_mask([rel_type]))
+            pairs = zip(here.tolist(), there.tolist(), strict=True)
+            if reverse:
+                return [(self.ids[b], self.ids[a]) for a, b in pairs]
+            return [(self.ids[a], self.ids[b]) for a, b in pairs]
+
+    def subgraph(self, ids: Collection[str], types: Collection[str] | None = None) -> nx.DiGraph:
+        """The induced subgraph as networkx (node attribute ``cls``, edge attribute ``type``)."""
+        graph = nx.DiGraph()
+        with self._lock:
+            graph.add_nodes_from((i, {"cls": self.class_of(i)}) for i in ids)
+            graph.add_edges_from((s, d, {"type": t}) for s, t, d in self.edges_among(ids, types))
+        return graph
+
+    def class_of(self, ident: str) -> str:
+        return self.class_names[int(self.cls[self.index[ident]])]
+
+    def _type_mask(self, types: Collection[str] | None) -> np.ndarray | None:
+        if types is None:
+            return None
+        unknown = sorted(set(types) - set(self.type_code))
+        if unknown:
+            raise ValidationFailed(
+                [Problem("types", t, "unknown relationship type") for t in unknown]
+            )
+        mask = np.zeros(len(self.type_names), dtype=bool)
+        mask[[self.type_code[t] for t in types]] = True
+        return mask
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the numpy arrays (ids and index dictionary not counted)."""
+        arrays = [
+            self.cls, self.alive, self.min_up, self.nred, self.f_src, self.f_dst, self.f_type,
+            self.f_ptr, self.edge_alive,
+        ]  # fmt: skip
+        adjacencies = (self.reverse, self.impact_reverse)
+        extra = sum(a.nbytes() for a in adjacencies) + self.forward.eid.nbytes
+        return int(sum(a.nbytes for a in arrays) + extra)
+
+
+@dataclass
+class _Adjacency:
+    """One CSR direction: ``nbr[ptr[i]:ptr[i+1]]`` are i's neighbours, ``typ`` their relationship
+    types and ``eid`` the forward edge index (for the deleted-edge mask)."""
+
+    ptr: np.ndarray
+    nbr: np.ndarray
+    typ: np.ndarray
+    eid: np.ndarray
+
+    @classmethod
+    def of(
+        cls, key: np.ndarray, nbr: np.ndarray, typ: np.ndarray, eid: np.ndarray, size: int
+    ) -> _Adjacency:
+        ptr = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=size), out=ptr[1:])
+        return cls(ptr, nbr, typ, eid)
+
+    def nbytes(self) -> int:
+        return int(self.ptr.nbytes + self.nbr.nbytes + self.typ.nbytes + self.eid.nbytes)
+
+
+def _extend(ptr: np.ndarray, grow: int) -> np.ndarray:
+    return np.concatenate([ptr, np.full(grow, ptr[-1], dtype=np.int64)])
+
+
+def _first_seen(
+    cand: np.ndarray, cand_parent: np.ndarray, parent: np.ndarray, scratch: np.ndarray
+) -> np.ndarray:
+    """The distinct nodes of ``cand`` (ascending), recording one of their parents in ``parent``.
+
+    A boolean scratch mask instead of ``np.unique``: linear, where sorting the hub's hundreds of
+    thousands of candidates per level cost more than the walk."""
+    parent[cand] = cand_parent
+    scratch[cand] = True
+    found = np.flatnonzero(scratch).astype(I32)
+    scratch[found] = False
+    return found
+
+
+def _check_depth(max_depth: int | None) -> None:
+    if max_depth is not None and max_depth < 0:
+        raise ValidationFailed(
+            [Problem("maxDepth", "maxDepth", f"must be 0 or more, got {max_depth}")]
+        )

@@ -1,0 +1,37 @@
+"""Dependency maps: the CIs around a root, upstream (what depends on it, towards the services) or
+downstream (what it depends on, towards the infrastructure), with the relationships among them,
+ready for a graph library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
+
+from servicegraph.graph.engine import TopologyEngine
+from servicegraph.graph.records import RelKey
+
+__all__ = ["DependencyMap", "dependency_map"]
+
+MapDirection = Literal["UPSTREAM", "DOWNSTREAM"]
+
+
+@dataclass(frozen=True)
+class DependencyMap:
+    root: str
+    direction: MapDirection
+    nodes: dict[str, int]  # CI id -> hops from the root
+    edges: list[RelKey]
+
+
+def dependency_map(
+    engine: TopologyEngine,
+    root: str,
+    direction: MapDirection = "DOWNSTREAM",
+    max_depth: int | None = None,
+    types: Collection[str] | None = None,
+) -> DependencyMap:
+    """The CIs within ``max_depth`` hops of ``root`` in ``direction`` and the edges among them."""
+    nodes = engine.reach([root], "down" if direction == "DOWNSTREAM" else "up", max_depth, types)
+    return DependencyMap(root, direction, nodes, engine.edges_among(list(nodes), types))
