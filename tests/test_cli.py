@@ -170,3 +170,88 @@ def test_token_create_prints_a_token_once(tmp_path: Path) -> None:
     assert first.stdout != second.stdout
     assert run("token", "create", "--user", "ann", "--role", "root", "--db", db).returncode == 1
     assert "create_token" in run("journal", "--db", db).stdout
+
+
+def test_change_and_release_commands(tmp_path: Path) -> None:
+    db = str(tmp_path / "a.db")
+    run("demo", "--size", "500", "--db", db)
+    created = run(
+        "change",
+        "create",
+        "rfc-1",
+        "--name",
+        "patch",
+        "--target",
+        "vm-000005",
+        "--set",
+        'cmdb_updates={"vm-000005": {"os": "RHEL 9"}}',
+        "--db",
+        db,
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["state"] == "draft"
+    for action in ("submit", "assess"):
+        assert run("change", "do", "rfc-1", action, "--db", db).returncode == 0
+    refused = run("change", "do", "rfc-1", "approve", "--db", db)
+    assert refused.returncode == 8 and "rule: remediation_plan_required" in refused.stderr
+    viewer = run("change", "do", "rfc-1", "approve", "--role", "viewer", "--db", db)
+    assert viewer.returncode == 7
+    run("change", "amend", "rfc-1", "--set", "remediation_plan=revert", "--db", db)
+    approved = run(
+        "change", "do", "rfc-1", "approve", "--reason", "CAB 7", "--user", "carol", "--db", db
+    )
+    assert json.loads(approved.stdout)["approved_by"] == "carol"
+    bad_window = run(
+        "change",
+        "do",
+        "rfc-1",
+        "schedule",
+        "--set",
+        "window_start=2026-12-05T20:00:00Z",
+        "--set",
+        "window_end=2026-12-05T19:00:00Z",
+        "--db",
+        db,
+    )
+    assert bad_window.returncode == 8 and "window_order" in bad_window.stderr
+    run(
+        "change",
+        "do",
+        "rfc-1",
+        "schedule",
+        "--set",
+        "window_start=2026-12-05T20:00:00Z",
+        "--set",
+        "window_end=2026-12-05T21:00:00Z",
+        "--db",
+        db,
+    )
+    plan = json.loads(
+        run(
+            "change",
+            "schedule",
+            "--from",
+            "2026-12-01T00:00:00Z",
+            "--to",
+            "2026-12-31T00:00:00Z",
+            "--db",
+            db,
+        ).stdout
+    )
+    assert [c["id"] for c in plan["changes"]] == ["rfc-1"] and plan["collisions"] == []
+    shown = json.loads(run("change", "show", "rfc-1", "--db", db).stdout)
+    assert shown["targets"] == ["vm-000005"] and shown["history"][-1]["actor"] == "cli"
+    assert (
+        run(
+            "release", "create", "rel-1", "--name", "R1", "--change", "rfc-1", "--db", db
+        ).returncode
+        == 0
+    )
+    no_baseline = run("release", "deploy", "rel-1", "--db", db)
+    assert no_baseline.returncode == 8 and "baseline_before_deployment" in no_baseline.stderr
+    baseline = json.loads(run("release", "baseline", "rel-1", "--db", db).stdout)
+    assert baseline["cis"] > 1
+    assert json.loads(run("release", "deploy", "rel-1", "--db", db).stdout)["state"] == "deployed"
+    report = json.loads(run("release", "incidents", "rel-1", "--days", "3", "--db", db).stdout)
+    assert report["incidents"] == [] and report["blast_radius"] == baseline["cis"]
+    assert "normal" in run("change", "trends", "--db", db).stdout

@@ -235,3 +235,12 @@ def test_iterating_everything_is_ordered(store: GraphStore) -> None:
         ("vm-1", "HOSTED_ON", "host-1"),
         ("vm-2", "HOSTED_ON", "host-1"),
     ]
+
+
+def test_json_attributes_round_trip(store: GraphStore) -> None:
+    snapshot = {"impact": {"impacted": [{"id": "vm-1", "path": ["h", "vm-1"]}]}, "score": 12.5}
+    store.upsert([CI("rfc-1", "change", "RFC", {"state": "draft", "assessment": snapshot})])
+    assert store.get_ci("rfc-1").attributes["assessment"] == snapshot
+    assert store.journal(entity="rfc-1")[0].after["attributes"]["assessment"] == snapshot
+    with pytest.raises(ValidationFailed, match="assessment"):
+        store.upsert([CI("rfc-2", "change", "RFC", {"assessment": None})])

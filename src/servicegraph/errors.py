@@ -14,6 +14,7 @@ __all__ = [
     "ModelError",
     "NotFound",
     "Problem",
+    "RuleViolation",
     "ServiceGraphError",
     "StaleVersion",
     "StoreUnavailable",
@@ -124,3 +125,18 @@ class Forbidden(ServiceGraphError):
 
     code = "FORBIDDEN"
     exit_code = 7
+
+
+class RuleViolation(ServiceGraphError):
+    """A process rule refuses the request (illegal transition, missing remediation plan …)."""
+
+    code = "RULE_VIOLATION"
+    exit_code = 8
+
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule = rule
+        super().__init__(f"{message} (rule: {rule}); nothing was written")
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, "rule": self.rule}

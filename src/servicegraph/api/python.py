@@ -24,8 +24,10 @@ from servicegraph.graph.engine import Direction, TopologyEngine
 from servicegraph.graph.records import WriteResult
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
+from servicegraph.processes.change import ChangeManager
 from servicegraph.processes.demo import generate_estate
 from servicegraph.processes.impact import ImpactResult, analyse_impact
+from servicegraph.processes.release import ReleaseManager
 from servicegraph.processes.topology import DependencyMap, MapDirection, dependency_map
 
 __all__ = ["ServiceGraph", "connect"]
@@ -37,6 +39,7 @@ class ServiceGraph:
     def __init__(self, store: GraphStore) -> None:
         self.store = store
         self._engine: TopologyEngine | None = None
+        self._changes: ChangeManager | None = None
 
     @property
     def engine(self) -> TopologyEngine:
@@ -45,6 +48,18 @@ class ServiceGraph:
         if self._engine is None:
             self._engine = TopologyEngine(self.store)
         return self._engine
+
+    @property
+    def changes(self) -> ChangeManager:
+        """Change management (RFC lifecycle, assessment, schedule, trends)."""
+        if self._changes is None:
+            self._changes = ChangeManager(self.store, self.engine)
+        return self._changes
+
+    @property
+    def releases(self) -> ReleaseManager:
+        """Release management (baselines, deployment, rollback, incidents after)."""
+        return ReleaseManager(self.store, self.engine)
 
     def impact(self, ci_ids: Collection[str], max_depth: int | None = None) -> ImpactResult:
         return analyse_impact(self.engine, ci_ids, max_depth)

@@ -399,6 +399,7 @@ class TopologyEngine:
     ) -> list[RelKey]:
         """Every live relationship whose two ends are among ``ids``."""
         with self._lock:
+            self.refresh()
             idx = np.unique(self._seed_indices(ids))
             here, there, typ = self._expand(idx, reverse=False, types=self._type_mask(types))
             inside = np.isin(there, idx)
@@ -421,6 +422,7 @@ class TopologyEngine:
         self, ids: Collection[str], rel_type: str, reverse: bool
     ) -> list[tuple[str, str]]:
         with self._lock:
+            self.refresh()
             start = np.unique(self._seed_indices(ids))
             here, there, _ = self._expand(start, reverse, self._type_mask([rel_type]))
             pairs = zip(here.tolist(), there.tolist(), strict=True)

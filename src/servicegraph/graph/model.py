@@ -46,6 +46,7 @@ ATTRIBUTE_TYPES = (
     "datetime",
     "enum",
     "string_list",
+    "json",
 )
 IMPACTS = ("required", "redundant", "none")
 RESERVED_FIELDS = frozenset({"id", "class", "name", "version", "attributes"})
@@ -95,6 +96,8 @@ class AttributeSpec:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 return f"expected a list of strings, got {_kind(value)}"
             return None
+        if t == "json":
+            return None if value is not None else "expected a JSON value, got null"
         if t in ("date", "datetime"):
             if not isinstance(value, str):
                 return f"expected an ISO 8601 {t} string, got {_kind(value)}"
@@ -128,13 +131,15 @@ class AttributeSpec:
         if t == "string_list":
             items = json.loads(text) if text.startswith("[") else text.split(";")
             return [str(part) for part in items if part != ""]
+        if t == "json":
+            return json.loads(text)
         return text
 
     def format_text(self, value: Any) -> str:
         """The CSV cell for ``value`` (inverse of :meth:`parse_text`)."""
         if self.type == "boolean":
             return "true" if value else "false"
-        if self.type == "string_list":
+        if self.type in ("string_list", "json"):
             return json.dumps(value)
         return str(value)
 

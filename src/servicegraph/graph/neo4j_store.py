@@ -86,11 +86,12 @@ class Neo4jStore(GraphStore):
     # -- writes ---------------------------------------------------------------------------------
     def _run_write(self, work: Callable[[Any], T]) -> T:
         with self._driver.session(database=self.database) as session:
-            return session.execute_write(lambda tx: work(_Neo4jWriteTx(tx)))
+            return session.execute_write(lambda tx: work(_Neo4jWriteTx(tx, self.model)))
 
     # -- reads ----------------------------------------------------------------------------------
     def get_cis(self, ids: Collection[str]) -> dict[str, CI]:
-        return {ci.id: ci for ci in map(_ci, self._read("fetch_cis", ids=list(ids)))}
+        rows = self._read("fetch_cis", ids=list(ids))
+        return {ci.id: ci for ci in (_ci(r, self.model) for r in rows)}
 
     def find_cis(
         self,
@@ -107,7 +108,7 @@ class Neo4jStore(GraphStore):
             attributes=dict(attributes or {}),
             limit=first + 1,
         )
-        items = [_ci(r) for r in rows[:first]]
+        items = [_ci(r, self.model) for r in rows[:first]]
         return make_page(items, len(rows) > first, lambda ci: ci.id)
 
     def find_relationships(
@@ -226,14 +227,16 @@ class Neo4jStore(GraphStore):
 
 
 class _Neo4jWriteTx:
-    def __init__(self, tx: neo4j.ManagedTransaction) -> None:
+    def __init__(self, tx: neo4j.ManagedTransaction, model: Model) -> None:
         self.tx = tx
+        self.model = model
         self.head = int(tx.run(query("lock_journal")).single(strict=True)["seq"])
 
     def fetch_cis(self, ids: Collection[str]) -> dict[str, CI]:
         out: dict[str, CI] = {}
         for part in _chunks(list(ids)):
-            out.update((c.id, c) for c in map(_ci, self.tx.run(query("fetch_cis"), ids=part)))
+            rows = self.tx.run(query("fetch_cis"), ids=part)
+            out.update((c.id, c) for c in (_ci(r, self.model) for r in rows))
         return out
 
     def fetch_relationships(self, keys: Collection[RelKey]) -> dict[RelKey, Relationship]:
@@ -259,7 +262,11 @@ class _Neo4jWriteTx:
                 done += len(part)
                 progress(min(done, total), total)
 
-        run("upsert_cis", "rows", [{"id": c.id, "props": _props(c)} for c in plan.ci_upserts])
+        run(
+            "upsert_cis",
+            "rows",
+            [{"id": c.id, "props": _props(c, self.model)} for c in plan.ci_upserts],
+        )
         run("delete_relationships", "keys", [list(k) for k in plan.rel_deletes])
         run("delete_cis", "ids", plan.ci_deletes)
         by_type: dict[str, list[dict[str, Any]]] = {}
@@ -301,14 +308,28 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
         yield items[i : i + _CHUNK]
 
 
-def _props(ci: CI) -> dict[str, Any]:
-    return {**ci.attributes, "id": ci.id, "class": ci.cls, "name": ci.name, "version": ci.version}
+def _props(ci: CI, model: Model) -> dict[str, Any]:
+    """Node properties: attributes of model type ``json`` are stored as JSON text (Neo4j
+    properties hold no maps or nested lists)."""
+    specs = model.classes[ci.cls].attributes
+    attrs = {
+        k: dump_json(v) if k in specs and specs[k].type == "json" else v
+        for k, v in ci.attributes.items()
+    }
+    return {**attrs, "id": ci.id, "class": ci.cls, "name": ci.name, "version": ci.version}
 
 
-def _ci(record: neo4j.Record) -> CI:
+def _ci(record: neo4j.Record, model: Model) -> CI:
     props = dict(record["props"])
-    attributes = {k: v for k, v in props.items() if k not in _CORE}
-    return CI(props["id"], props["class"], props["name"], attributes, props["version"])
+    cls = props["class"]
+    spec = model.classes.get(cls)
+    attributes = {}
+    for k, v in props.items():
+        if k in _CORE:
+            continue
+        is_json = spec is not None and k in spec.attributes and spec.attributes[k].type == "json"
+        attributes[k] = load_json(v) if is_json else v
+    return CI(props["id"], cls, props["name"], attributes, props["version"])
 
 
 def _rel(record: neo4j.Record) -> Relationship:

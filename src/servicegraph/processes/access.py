@@ -20,6 +20,7 @@ ROLES = ("viewer", "cmdb_editor", "change_manager", "admin")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset(ROLES),
     "write_cmdb": frozenset({"cmdb_editor", "admin"}),
+    "request_changes": frozenset({"cmdb_editor", "change_manager", "admin"}),
     "manage_changes": frozenset({"change_manager", "admin"}),
     "admin": frozenset({"admin"}),
 }

@@ -13,6 +13,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
+from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
 from servicegraph.api.graphql.types import (
     CIConnection,
     CIEdge,
@@ -68,7 +69,7 @@ async def _cis(info: Info, ids: list[str]) -> dict[str, CIType]:
 
 
 @strawberry.type
-class Query:
+class CMDBQuery:
     @strawberry.field(description="The caller, as the bearer token identifies them.")
     def me(self, info: Info) -> Me:
         actor = info.context.actor("read")
@@ -247,7 +248,7 @@ def _items(name: str, items: list[Any]) -> None:
 
 
 @strawberry.type
-class Mutation:
+class CMDBMutation:
     @strawberry.mutation(description="Create or update CIs (validated like an import).")
     def upsert_cis(self, info: Info, cis: list[CIInput]) -> WriteResultType:
         actor = info.context.actor("write_cmdb")
@@ -311,6 +312,16 @@ class TokenLimit(MaxTokensLimiter):
 class MaskUnexpected(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=_is_unexpected)
+
+
+@strawberry.type
+class Query(CMDBQuery, ChangeQuery):
+    """The root query: the CMDB and the change and release processes."""
+
+
+@strawberry.type
+class Mutation(CMDBMutation, ChangeMutation):
+    """The root mutation."""
 
 
 def build_schema() -> strawberry.Schema:

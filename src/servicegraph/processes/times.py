@@ -1,0 +1,24 @@
+"""Timestamps as the records keep them: ISO 8601 text, UTC, whole seconds, ``Z``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from servicegraph.errors import Problem, ValidationFailed
+
+__all__ = ["iso", "parse"]
+
+
+def parse(text: str) -> dt.datetime:
+    """An aware datetime (naive text is taken as UTC); a bad value is a validation error."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed([Problem("time", str(text), "not an ISO 8601 datetime")]) from exc
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def iso(value: dt.datetime | None = None) -> str:
+    """``value`` (default: now) as record text."""
+    value = value or dt.datetime.now(dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
