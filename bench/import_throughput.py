@@ -39,7 +39,7 @@ def measure(label: str, store: GraphStore, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=20_000)
-    parser.add_argument("--neo4j-heap", default="4g")
+    parser.add_argument("--neo4j-heap", default="8g", help="the whole import is one transaction")
     args = parser.parse_args()
     model = load_model()
     with tempfile.TemporaryDirectory() as tmp, SqliteStore(Path(tmp) / "b.db", model) as sqlite:

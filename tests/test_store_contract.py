@@ -244,3 +244,15 @@ def test_json_attributes_round_trip(store: GraphStore) -> None:
     assert store.journal(entity="rfc-1")[0].after["attributes"]["assessment"] == snapshot
     with pytest.raises(ValidationFailed, match="assessment"):
         store.upsert([CI("rfc-2", "change", "RFC", {"assessment": None})])
+
+
+def test_tokens_are_stored_as_hashes_and_journaled(store: GraphStore) -> None:
+    from servicegraph.processes.access import authenticate, create_token
+
+    token = create_token(store, "dana", "change_manager", actor="admin-user")
+    actor = authenticate(store, f"Bearer {token}")
+    assert (actor.user, actor.role) == ("dana", "change_manager")
+    entry = store.journal(entity="user:dana")[0]
+    assert entry.op == "create_token" and entry.actor == "admin-user"
+    assert token not in str(entry.to_dict())
+    assert store.find_token(token) is None  # only the hash is stored

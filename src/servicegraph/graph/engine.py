@@ -57,17 +57,23 @@ class Propagation:
 
     def paths(self) -> list[list[str]]:
         """The chain of CI ids from a seed to each impacted node (seed first)."""
-        ids = self._engine.ids
-        out: list[list[str]] = []
-        for v, is_down, d in zip(
-            self.nodes.tolist(), self.down.tolist(), self.distance.tolist(), strict=True
-        ):
-            pointer = self._down_cause if is_down else self._bfs_parent
-            chain = [v]
-            for _ in range(d):
-                v = int(pointer[v])
-                chain.append(v)
-            out.append([ids[i] for i in reversed(chain)])
+        ids = self._engine.id_array()
+        out: list[list[str]] = [[] for _ in range(self.nodes.size)]
+        # One vectorised pointer walk per distance: nodes at distance d need d steps back.
+        for d in np.unique(self.distance).tolist():
+            rows = np.flatnonzero(self.distance == d)
+            nodes = self.nodes[rows]
+            steps = np.empty((rows.size, d + 1), dtype=I32)
+            steps[:, d] = nodes
+            pointer = np.where(self.down[rows], 0, 1)  # DOWN: causes; DEGRADED: BFS parents
+            current = nodes
+            for k in range(d - 1, -1, -1):
+                current = np.where(
+                    pointer == 0, self._down_cause[current], self._bfs_parent[current]
+                )
+                steps[:, k] = current
+            for row, chain in zip(rows.tolist(), ids[steps].tolist(), strict=True):
+                out[row] = chain
         return out
 
 
@@ -86,6 +92,7 @@ class TopologyEngine:
         self.class_names = sorted(store.model.classes)
         self.class_code = {name: i for i, name in enumerate(self.class_names)}
         self._lock = threading.RLock()
+        self._id_array: np.ndarray | None = None
         self.rebuild()
 
     # -- building -------------------------------------------------------------------------------
@@ -307,37 +314,8 @@ class TopologyEngine:
             self.refresh()
             seeds = np.unique(self._seed_indices(ids))
             limit = max_depth if max_depth is not None else 1 << 30
-            size = self.n
-            down_level = np.full(size, -1, dtype=I32)
-            down_cause = np.full(size, -1, dtype=I32)
-            red_down = np.zeros(size, dtype=I32)
-            scratch = np.zeros(size, dtype=bool)  # de-duplicates frontiers
-            down_level[seeds] = 0
-            frontier, level = seeds, 0
-            while frontier.size and level < limit:  # DOWN: level by level to the fixpoint
-                parents, deps, types = self._expand(frontier, reverse=True, impact_only=True)
-                keep = (down_level[deps] < 0) & self.alive[deps]
-                parents, deps, types = parents[keep], deps[keep], types[keep]
-                required = self.type_kind[types] == REQUIRED
-                r_deps, r_parents = deps[~required], parents[~required]
-                np.add.at(red_down, r_deps, 1)
-                crossed = (self.nred[r_deps] - red_down[r_deps]) < self.min_up[r_deps]
-                cand = np.concatenate([deps[required], r_deps[crossed]])
-                cand_parent = np.concatenate([parents[required], r_parents[crossed]])
-                frontier = _first_seen(cand, cand_parent, down_cause, scratch)
-                level += 1
-                down_level[frontier] = level
-
-            dist = np.full(size, -1, dtype=I32)
-            parent = np.full(size, -1, dtype=I32)
-            dist[seeds] = 0
-            frontier, level = seeds, 0
-            while frontier.size and level < limit:  # everything reached: DEGRADED unless DOWN
-                parents, deps, _ = self._expand(frontier, reverse=True, impact_only=True)
-                keep = (dist[deps] < 0) & self.alive[deps]
-                frontier = _first_seen(deps[keep], parents[keep], parent, scratch)
-                level += 1
-                dist[frontier] = level
+            down_level, down_cause = self._down_walk(seeds, limit)
+            dist, parent = self._reach_walk(seeds, limit)
 
             nodes = np.flatnonzero(dist > 0).astype(I32)
             is_down = down_level[nodes] > 0
@@ -354,6 +332,46 @@ class TopologyEngine:
                 _down_cause=down_cause,
                 _bfs_parent=parent,
             )
+
+    def _down_walk(self, seeds: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """DOWN, level by level to the least fixpoint: (level per node, the cause per node)."""
+        size = self.n
+        down_level = np.full(size, -1, dtype=I32)
+        down_cause = np.full(size, -1, dtype=I32)
+        red_down = np.zeros(size, dtype=I32)
+        scratch = np.zeros(size, dtype=bool)
+        down_level[seeds] = 0
+        frontier, level = seeds, 0
+        while frontier.size and level < limit:
+            parents, deps, types = self._expand(frontier, reverse=True, impact_only=True)
+            keep = (down_level[deps] < 0) & self.alive[deps]
+            parents, deps, types = parents[keep], deps[keep], types[keep]
+            required = self.type_kind[types] == REQUIRED
+            r_deps, r_parents = deps[~required], parents[~required]
+            np.add.at(red_down, r_deps, 1)
+            crossed = (self.nred[r_deps] - red_down[r_deps]) < self.min_up[r_deps]
+            cand = np.concatenate([deps[required], r_deps[crossed]])
+            cand_parent = np.concatenate([parents[required], r_parents[crossed]])
+            frontier = _first_seen(cand, cand_parent, down_cause, scratch)
+            level += 1
+            down_level[frontier] = level
+        return down_level, down_cause
+
+    def _reach_walk(self, seeds: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """Breadth-first over required/redundant edges: (hops per node, the parent per node)."""
+        size = self.n
+        dist = np.full(size, -1, dtype=I32)
+        parent = np.full(size, -1, dtype=I32)
+        scratch = np.zeros(size, dtype=bool)
+        dist[seeds] = 0
+        frontier, level = seeds, 0
+        while frontier.size and level < limit:
+            parents, deps, _ = self._expand(frontier, reverse=True, impact_only=True)
+            keep = (dist[deps] < 0) & self.alive[deps]
+            frontier = _first_seen(deps[keep], parents[keep], parent, scratch)
+            level += 1
+            dist[frontier] = level
+        return dist, parent
 
     def _seed_indices(self, ids: Collection[str]) -> np.ndarray:
         unknown = [i for i in ids if i not in self.index]
@@ -437,6 +455,12 @@ class TopologyEngine:
             graph.add_nodes_from((i, {"cls": self.class_of(i)}) for i in ids)
             graph.add_edges_from((s, d, {"type": t}) for s, t, d in self.edges_among(ids, types))
         return graph
+
+    def id_array(self) -> np.ndarray:
+        """CI ids by node index as a numpy object array (cached until nodes are added)."""
+        if self._id_array is None or len(self._id_array) != len(self.ids):
+            self._id_array = np.array(self.ids, dtype=object)
+        return self._id_array
 
     def class_of(self, ident: str) -> str:
         return self.class_names[int(self.cls[self.index[ident]])]

@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 
 import neo4j
 from neo4j import GraphDatabase
-from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import (
+    AuthError,
+    ConfigurationError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
 
 from servicegraph.errors import StoreUnavailable
 from servicegraph.graph.cypher import query, statements, typed_query
@@ -85,8 +91,22 @@ class Neo4jStore(GraphStore):
 
     # -- writes ---------------------------------------------------------------------------------
     def _run_write(self, work: Callable[[Any], T]) -> T:
-        with self._driver.session(database=self.database) as session:
-            return session.execute_write(lambda tx: work(_Neo4jWriteTx(tx, self.model)))
+        try:
+            with self._driver.session(database=self.database) as session:
+                return session.execute_write(lambda tx: work(_Neo4jWriteTx(tx, self.model)))
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"lost Neo4j at {self.uri}: {exc}; nothing was written") from exc
+        except Neo4jError as exc:
+            hint = ""
+            if "MemoryPoolOutOfMemoryError" in str(exc.code):
+                hint = (
+                    "; one import is one transaction: raise the server's "
+                    "dbms.memory.transaction.total.max (and heap), or import smaller files"
+                )
+            raise StoreUnavailable(
+                f"Neo4j at {self.uri} refused the write ({exc.code}): {exc.message}{hint}; "
+                "nothing was written"
+            ) from exc
 
     # -- reads ----------------------------------------------------------------------------------
     def get_cis(self, ids: Collection[str]) -> dict[str, CI]:

@@ -8,8 +8,8 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from servicegraph.api.graphql.types import CIType, Info, JournalEntryType
-from servicegraph.errors import NotFound, Problem, ValidationFailed
+from servicegraph.api.graphql.types import CIType, Info, JournalEntryType, as_json
+from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.graph.records import CI
 from servicegraph.processes.change import ACTIONS
 
@@ -51,13 +51,13 @@ class ChangeType:
             id=strawberry.ID(c.id), name=c.name, version=c.version or 0,
             change_type=a.get("change_type", ""), state=a.get("state", ""),
             risk_score=a.get("risk_score"), risk_level=a.get("risk_level"),
-            major_impact=a.get("major_impact"), attributes=_plain(a),
+            major_impact=a.get("major_impact"), attributes=as_json(a),
         )  # fmt: skip
 
     @strawberry.field(description="The assessment snapshot (impact, open records, risk factors).")
     def assessment(self) -> JSON | None:
         attributes: Any = self.attributes
-        return _plain(attributes.get("assessment"))
+        return as_json(attributes.get("assessment"))
 
     @strawberry.field
     async def targets(self, info: Info) -> list[CIType]:
@@ -112,7 +112,7 @@ class ReleaseType:
     def of(cls, r: CI) -> ReleaseType:
         a = r.attributes
         return cls(id=strawberry.ID(r.id), name=r.name, release_type=a.get("release_type", ""),
-                   state=a.get("state", ""), attributes=_plain(a))  # fmt: skip
+                   state=a.get("state", ""), attributes=as_json(a))  # fmt: skip
 
     @strawberry.field
     def baseline(self, info: Info) -> CIType | None:
@@ -165,7 +165,7 @@ class ChangeQuery:
     @strawberry.field(description="RFC counts per month, type, target class and outcome.")
     def change_trends(self, info: Info) -> JSON:
         info.context.actor("read")
-        return _plain(info.context.sg.changes.trends().to_dict(orient="records"))
+        return as_json(info.context.sg.changes.trends().to_dict(orient="records"))
 
     @strawberry.field
     def release(self, info: Info, id: strawberry.ID) -> ReleaseType:
@@ -177,7 +177,7 @@ class ChangeQuery:
         info.context.actor("read")
         if days < 0:
             raise ValidationFailed([Problem("arguments", "days", "must be 0 or more")])
-        return _plain(info.context.sg.releases.incidents_after(str(id), days))
+        return as_json(info.context.sg.releases.incidents_after(str(id), days))
 
 
 @strawberry.type
@@ -258,8 +258,4 @@ def _ids(row: dict[str, Any], *keys: str) -> dict[str, Any]:
     return out
 
 
-def _plain(value: Any) -> Any:
-    return value
-
-
-__all__ = ["ChangeMutation", "ChangeQuery", "NotFound"]
+__all__ = ["ChangeMutation", "ChangeQuery"]

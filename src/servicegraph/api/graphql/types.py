@@ -48,7 +48,7 @@ class CIType:
             name=ci.name,
             class_=ci.cls,
             version=ci.version or 0,
-            attributes=_json(ci.attributes),
+            attributes=as_json(ci.attributes),
             status=ci.status,
         )
 
@@ -85,7 +85,7 @@ class RelationshipType:
             source_id=strawberry.ID(rel.source),
             type=rel.type,
             target_id=strawberry.ID(rel.target),
-            attributes=_json(rel.attributes),
+            attributes=as_json(rel.attributes),
         )
 
     @strawberry.field
@@ -219,7 +219,7 @@ class JournalEntryType:
     def of(cls, e: JournalEntry) -> JournalEntryType:
         return cls(
             seq=e.seq, at=e.at, actor=e.actor, op=e.op, entity=e.entity,
-            before=_json(e.before), after=_json(e.after),
+            before=as_json(e.before), after=as_json(e.after),
         )  # fmt: skip
 
 
@@ -277,6 +277,6 @@ def as_ci(value: CIInput) -> CI:
     return CI(str(value.id), value.class_, value.name, attributes, value.version)
 
 
-def _json(value: Any) -> Any:
-    """Plain data for a JSON scalar field."""
+def as_json(value: Any) -> Any:
+    """Plain data for a JSON scalar field (typed Any, as the scalar takes any JSON value)."""
     return value
