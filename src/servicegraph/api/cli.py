@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from servicegraph.api.cli_changes import change_app, release_app
+from servicegraph.api.cli_common import ActorOption, DbOption, ModelOption, err, out
 from servicegraph.api.python import connect
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
 from servicegraph.graph.records import Batch
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
-from servicegraph.processes.access import ROLES, Actor, create_token
-from servicegraph.processes.change import ACTIONS
+from servicegraph.processes.access import ROLES, create_token
 from servicegraph.processes.demo import generate_estate
 
 app = typer.Typer(
@@ -33,26 +33,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="SQLite file, or a bolt:// / neo4j:// URI. Default: SERVICEGRAPH_NEO4J_URI if set, "
-        "else SERVICEGRAPH_DB, else ./servicegraph.db.",
-        show_default=False,
-    ),
-]
-ModelOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--model",
-        help="Model file extending the shipped model (repeatable). Default: SERVICEGRAPH_MODEL.",
-    ),
-]
-ActorOption = Annotated[str, typer.Option("--actor", help="Who is writing (journaled).")]
 
 
 def _store(db: str | None, model: list[Path] | None) -> GraphStore:
@@ -222,8 +202,7 @@ def impact(
     db: DbOption = None,
     model: ModelOption = None,
 ) -> None:
-    """What goes DOWN or DEGRADED if these CIs fail, why, and which services, SLAs and customers
-    are hit."""
+    """What goes DOWN or DEGRADED if these CIs fail, why, and what services, SLAs, customers."""
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
     with connect(db, [str(m) for m in model or []]) as sg:
@@ -296,6 +275,9 @@ def serve(
     uvicorn.run(create_app(sg), host=host, port=port, log_level="info")
 
 
+app.add_typer(change_app, name="change")
+app.add_typer(release_app, name="release")
+
 token_app = typer.Typer(
     help="API tokens (bearer tokens for the GraphQL API).", no_args_is_help=True
 )
@@ -313,213 +295,6 @@ def token_create(
     with _store(db, model) as store:
         token = create_token(store, user, role, actor="cli")
     sys.stdout.write(token + "\n")
-
-
-change_app = typer.Typer(
-    help="Change management: RFCs, assessment, schedule.", no_args_is_help=True
-)
-release_app = typer.Typer(help="Release management: baselines, deployment.", no_args_is_help=True)
-app.add_typer(change_app, name="change")
-app.add_typer(release_app, name="release")
-
-UserOption = Annotated[str, typer.Option("--user", help="Who acts (journaled).")]
-RoleOption = Annotated[
-    str, typer.Option("--role", help="The role the rules check (the CLI has direct store access).")
-]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set", help="FIELD=VALUE (VALUE as JSON when it parses, else text); repeatable."
-    ),
-]
-
-
-def _fields(pairs: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{pair!r}: use FIELD=VALUE", param_hint="--set")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-def _emit(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=1, default=str) + "\n")
-
-
-def _change_row(ci: Any) -> dict[str, Any]:
-    return {"id": ci.id, "name": ci.name, "version": ci.version, **ci.attributes}
-
-
-@change_app.command("create")
-def change_create(
-    change_id: Annotated[str, typer.Argument(metavar="ID")],
-    name: Annotated[str, typer.Option(help="Title of the RFC.")],
-    targets: Annotated[list[str], typer.Option("--target", help="A CI it touches (repeatable).")],
-    change_type: Annotated[
-        str, typer.Option("--type", help="standard, normal or emergency.")
-    ] = "normal",
-    fields: SetOption = None,
-    user: UserOption = "cli",
-    role: RoleOption = "admin",
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Record a new RFC (state draft)."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        ci = sg.changes.create(change_id, name, change_type, targets, Actor(user, role),
-                               **_fields(fields))  # fmt: skip
-        _emit(_change_row(ci))
-
-
-@change_app.command("do")
-def change_do(
-    change_id: Annotated[str, typer.Argument(metavar="ID")],
-    action: Annotated[str, typer.Argument(help=f"One of: {', '.join(ACTIONS)}.")],
-    reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
-    fields: SetOption = None,
-    user: UserOption = "cli",
-    role: RoleOption = "admin",
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Move an RFC through its lifecycle (exit 8 names the rule that refused it)."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        ci = sg.changes.transition(change_id, action, Actor(user, role), reason, **_fields(fields))
-        row = _change_row(ci)
-        row.pop("assessment", None)
-        _emit(row)
-
-
-@change_app.command("amend")
-def change_amend(
-    change_id: Annotated[str, typer.Argument(metavar="ID")],
-    fields: SetOption = None,
-    user: UserOption = "cli",
-    role: RoleOption = "admin",
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Edit an RFC before approval (e.g. --set remediation_plan='…')."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        _emit(_change_row(sg.changes.amend(change_id, Actor(user, role), **_fields(fields))))
-
-
-@change_app.command("show")
-def change_show(
-    change_id: Annotated[str, typer.Argument(metavar="ID")],
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """An RFC with its assessment, targets and history, as JSON."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        ci = sg.changes.get(change_id)
-        _emit({**_change_row(ci), "targets": sg.changes.targets(change_id),
-               "history": [e.to_dict() for e in sg.store.journal(entity=change_id)]})  # fmt: skip
-
-
-@change_app.command("schedule")
-def change_schedule(
-    start: Annotated[str, typer.Option("--from", help="ISO 8601 start of the range.")],
-    end: Annotated[str, typer.Option("--to", help="ISO 8601 end of the range.")],
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """The forward schedule of change in a range, with collisions and their reasons (JSON)."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        _emit(sg.changes.schedule(start, end))
-
-
-@change_app.command("trends")
-def change_trends(db: DbOption = None, model: ModelOption = None) -> None:
-    """RFCs per month, change type, target class and outcome."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        out.print(sg.changes.trends().to_string(index=False))
-
-
-@release_app.command("create")
-def release_create(
-    release_id: Annotated[str, typer.Argument(metavar="ID")],
-    name: Annotated[str, typer.Option(help="Release name.")],
-    changes: Annotated[
-        list[str], typer.Option("--change", help="A change it deploys (repeatable).")
-    ],
-    release_type: Annotated[
-        str, typer.Option("--type", help="major, minor or emergency.")
-    ] = "minor",
-    resolves: Annotated[
-        list[str] | None, typer.Option("--resolves", help="A problem or known error (repeatable).")
-    ] = None,
-    fields: SetOption = None,
-    user: UserOption = "cli",
-    role: RoleOption = "admin",
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Record a release of changes."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        ci = sg.releases.create(release_id, name, release_type, changes, Actor(user, role),
-                                resolves or [], **_fields(fields))  # fmt: skip
-        _emit(_change_row(ci))
-
-
-@release_app.command("baseline")
-def release_baseline(
-    release_id: Annotated[str, typer.Argument(metavar="ID")],
-    user: UserOption = "cli",
-    role: RoleOption = "admin",
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Baseline every CI in the release's combined blast radius."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        b = sg.releases.take_baseline(release_id, Actor(user, role))
-        _emit({"baseline": b.id, "seq": b.attributes["seq"], "cis": len(b.attributes["ci_ids"])})
-
-
-@release_app.command("deploy")
-def release_deploy(
-    release_id: Annotated[str, typer.Argument(metavar="ID")],
-    failed: Annotated[bool, typer.Option("--failed", help="The deployment failed.")] = False,
-    notes: Annotated[str, typer.Option(help="Deployment notes.")] = "",
-    user: UserOption = "cli",
-    role: RoleOption = "admin",
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Record the deployment (refused without a baseline)."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        _emit(_change_row(sg.releases.deploy(release_id, Actor(user, role), not failed, notes)))
-
-
-@release_app.command("rollback")
-def release_rollback(
-    release_id: Annotated[str, typer.Argument(metavar="ID")],
-    reason: Annotated[str, typer.Option(help="Why.")] = "",
-    user: UserOption = "cli",
-    role: RoleOption = "admin",
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Restore the baselined CI records and mark the release rolled back."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        _emit(_change_row(sg.releases.rollback(release_id, Actor(user, role), reason)))
-
-
-@release_app.command("incidents")
-def release_incidents(
-    release_id: Annotated[str, typer.Argument(metavar="ID")],
-    days: Annotated[int, typer.Option(min=0, help="Days after deployment.")] = 7,
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Incidents in the release's blast radius within N days after deployment."""
-    with connect(db, [str(m) for m in model or []]) as sg:
-        _emit(sg.releases.incidents_after(release_id, days))
 
 
 @app.command("model")
