@@ -66,12 +66,13 @@ def codes(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
 
 
-def test_requests_need_a_valid_token(api: Any) -> None:
+def test_requests_need_a_valid_token(api: Any, caplog: pytest.LogCaptureFixture) -> None:
     client, tokens, _ = api
     assert codes(gql(client, "{ me { user } }", None)) == ["UNAUTHENTICATED"]
     assert codes(gql(client, "{ me { user } }", "sg_forged")) == ["UNAUTHENTICATED"]
     body = gql(client, "{ me { user role } }", tokens["viewer"])
     assert body["data"]["me"] == {"user": "viewer-user", "role": "viewer"}
+    assert "Traceback" not in caplog.text  # expected failures are not logged as errors
 
 
 IMPACT = """

@@ -12,6 +12,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.types import ExecutionContext
 
 from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
 from servicegraph.api.graphql.types import (
@@ -324,8 +325,18 @@ class Mutation(CMDBMutation, ChangeMutation):
     """The root mutation."""
 
 
+class ServiceGraphSchema(strawberry.Schema):
+    """Logs only unexpected errors: expected failures are answers to the client, not incidents."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = [e for e in errors if not isinstance(e.original_error, ServiceGraphError)]
+        super().process_errors(unexpected, execution_context)
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return ServiceGraphSchema(
         query=Query,
         mutation=Mutation,
         extensions=[DepthLimit, AliasLimit, TokenLimit, MaskUnexpected],
