@@ -336,7 +336,7 @@ class TopologyEngine:
     def _down_walk(self, seeds: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """DOWN, level by level to the least fixpoint: (level per node, the cause per node)."""
         size = self.n
-        down_level = np.full(size, -1, dtype=I32)
+        down_level = self._unvisited(size)
         down_cause = np.full(size, -1, dtype=I32)
         red_down = np.zeros(size, dtype=I32)
         scratch = np.zeros(size, dtype=bool)
@@ -344,7 +344,7 @@ class TopologyEngine:
         frontier, level = seeds, 0
         while frontier.size and level < limit:
             parents, deps, types = self._expand(frontier, reverse=True, impact_only=True)
-            keep = (down_level[deps] < 0) & self.alive[deps]
+            keep = down_level[deps] == -1
             parents, deps, types = parents[keep], deps[keep], types[keep]
             required = self.type_kind[types] == REQUIRED
             r_deps, r_parents = deps[~required], parents[~required]
@@ -360,18 +360,22 @@ class TopologyEngine:
     def _reach_walk(self, seeds: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """Breadth-first over required/redundant edges: (hops per node, the parent per node)."""
         size = self.n
-        dist = np.full(size, -1, dtype=I32)
+        dist = self._unvisited(size)
         parent = np.full(size, -1, dtype=I32)
         scratch = np.zeros(size, dtype=bool)
         dist[seeds] = 0
         frontier, level = seeds, 0
         while frontier.size and level < limit:
             parents, deps, _ = self._expand(frontier, reverse=True, impact_only=True)
-            keep = (dist[deps] < 0) & self.alive[deps]
+            keep = dist[deps] == -1
             frontier = _first_seen(deps[keep], parents[keep], parent, scratch)
             level += 1
             dist[frontier] = level
         return dist, parent
+
+    def _unvisited(self, size: int) -> np.ndarray:
+        """-1 for nodes a walk may reach, -2 for retired or deleted ones (one gather, not two)."""
+        return np.where(self.alive[:size], I32(-1), I32(-2)).astype(I32)
 
     def _seed_indices(self, ids: Collection[str]) -> np.ndarray:
         unknown = [i for i in ids if i not in self.index]
