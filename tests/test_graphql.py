@@ -257,3 +257,16 @@ def test_graphiql_is_served_to_browsers(api: Any) -> None:
     page = client.get("/graphql", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     assert client.get("/health").json()["status"] == "ok"
+
+
+def test_the_readme_example_query_runs(api: Any) -> None:
+    import re
+    from pathlib import Path
+
+    client, tokens, _ = api
+    example = re.search(r"```graphql\n(.*?)```", Path("README.md").read_text(), re.S)
+    assert example is not None
+    body = gql(client, example.group(1), tokens["viewer"])
+    assert "errors" not in body, body
+    impact = body["data"]["impact"]
+    assert impact["totalImpacted"] > 20 and len(impact["impacted"]) == 20
