@@ -18,8 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from servicegraph.api.cli_changes import change_app, release_app
-from servicegraph.api.cli_common import ActorOption, DbOption, ModelOption, err, out
-from servicegraph.api.python import connect
+from servicegraph.api.cli_common import ActorOption, DbOption, ModelOption, err, open_graph, out
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
 from servicegraph.graph.records import Batch
@@ -205,7 +204,7 @@ def impact(
     """What goes DOWN or DEGRADED if these CIs fail, why, and what services, SLAs, customers."""
     if fmt not in ("table", "json"):
         raise typer.BadParameter("use table or json", param_hint="--format")
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         result = sg.impact(ids, max_depth)
         if fmt == "json":
             sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
@@ -258,7 +257,7 @@ def serve(
 
     if demo and db is None and not os.environ.get("SERVICEGRAPH_NEO4J_URI"):
         db = str(Path(tempfile.mkdtemp(prefix="servicegraph-demo-")) / "demo.db")
-    sg = connect(db, [str(m) for m in model or []])
+    sg = open_graph(db, model)
     if demo:
         counts = sg.store.counts()
         if counts.pop("relationships") or counts:

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from servicegraph.api.cli_common import DbOption, ModelOption, out
-from servicegraph.api.python import connect
+from servicegraph.api.cli_common import DbOption, ModelOption, open_graph, out
 from servicegraph.processes.access import Actor
 from servicegraph.processes.change import ACTIONS
 
@@ -66,7 +65,7 @@ def change_create(
     model: ModelOption = None,
 ) -> None:
     """Record a new RFC (state draft)."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         ci = sg.changes.create(change_id, name, change_type, targets, Actor(user, role),
                                **_fields(fields))  # fmt: skip
         _emit(_change_row(ci))
@@ -84,7 +83,7 @@ def change_do(
     model: ModelOption = None,
 ) -> None:
     """Move an RFC through its lifecycle (exit 8 names the rule that refused it)."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         ci = sg.changes.transition(change_id, action, Actor(user, role), reason, **_fields(fields))
         row = _change_row(ci)
         row.pop("assessment", None)
@@ -101,7 +100,7 @@ def change_amend(
     model: ModelOption = None,
 ) -> None:
     """Edit an RFC before approval (e.g. --set remediation_plan='…')."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         _emit(_change_row(sg.changes.amend(change_id, Actor(user, role), **_fields(fields))))
 
 
@@ -112,7 +111,7 @@ def change_show(
     model: ModelOption = None,
 ) -> None:
     """An RFC with its assessment, targets and history, as JSON."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         ci = sg.changes.get(change_id)
         _emit({**_change_row(ci), "targets": sg.changes.targets(change_id),
                "history": [e.to_dict() for e in sg.store.journal(entity=change_id)]})  # fmt: skip
@@ -126,14 +125,14 @@ def change_schedule(
     model: ModelOption = None,
 ) -> None:
     """The forward schedule of change in a range, with collisions and their reasons (JSON)."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         _emit(sg.changes.schedule(start, end))
 
 
 @change_app.command("trends")
 def change_trends(db: DbOption = None, model: ModelOption = None) -> None:
     """RFCs per month, change type, target class and outcome."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         out.print(sg.changes.trends().to_string(index=False))
 
 
@@ -157,7 +156,7 @@ def release_create(
     model: ModelOption = None,
 ) -> None:
     """Record a release of changes."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         ci = sg.releases.create(release_id, name, release_type, changes, Actor(user, role),
                                 resolves or [], **_fields(fields))  # fmt: skip
         _emit(_change_row(ci))
@@ -172,7 +171,7 @@ def release_baseline(
     model: ModelOption = None,
 ) -> None:
     """Baseline every CI in the release's combined blast radius."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         b = sg.releases.take_baseline(release_id, Actor(user, role))
         _emit({"baseline": b.id, "seq": b.attributes["seq"], "cis": len(b.attributes["ci_ids"])})
 
@@ -188,7 +187,7 @@ def release_deploy(
     model: ModelOption = None,
 ) -> None:
     """Record the deployment (refused without a baseline)."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         _emit(_change_row(sg.releases.deploy(release_id, Actor(user, role), not failed, notes)))
 
 
@@ -202,7 +201,7 @@ def release_rollback(
     model: ModelOption = None,
 ) -> None:
     """Restore the baselined CI records and mark the release rolled back."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         _emit(_change_row(sg.releases.rollback(release_id, Actor(user, role), reason)))
 
 
@@ -214,5 +213,5 @@ def release_incidents(
     model: ModelOption = None,
 ) -> None:
     """Incidents in the release's blast radius within N days after deployment."""
-    with connect(db, [str(m) for m in model or []]) as sg:
+    with open_graph(db, model) as sg:
         _emit(sg.releases.incidents_after(release_id, days))

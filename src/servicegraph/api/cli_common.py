@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from servicegraph.api.python import ServiceGraph, connect
+
 out = Console()
 err = Console(stderr=True)
 
@@ -28,3 +30,8 @@ ModelOption = Annotated[
     ),
 ]
 ActorOption = Annotated[str, typer.Option("--actor", help="Who is writing (journaled).")]
+
+
+def open_graph(db: str | None, model: list[Path] | None) -> ServiceGraph:
+    """The store named by --db (or the environment) with the --model files, for one command."""
+    return connect(db, [str(m) for m in model or []])
