@@ -50,6 +50,16 @@ def test_upsert_then_read_back_every_attribute_type(store: GraphStore) -> None:
     assert store.get_ci("missing") is None
 
 
+def test_labels_give_class_and_name_of_the_known_ids_only(store: GraphStore) -> None:
+    _small(store)
+    store.upsert([CI("vm-1", "vm", "VM one, renamed", {"status": "active", "criticality": 3})])
+    assert store.labels(["vm-1", "app-1", "missing", "vm-1"]) == {
+        "vm-1": ("vm", "VM one, renamed"),
+        "app-1": ("application_instance", "App 1"),
+    }
+    assert store.labels([]) == {}
+
+
 def test_writing_the_same_content_again_changes_and_journals_nothing(store: GraphStore) -> None:
     _small(store)
     head = store.head_seq()

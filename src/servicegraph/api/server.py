@@ -3,6 +3,9 @@ health check."""
 
 from __future__ import annotations
 
+import json
+
+import orjson
 from fastapi import FastAPI, Request
 from strawberry.fastapi import GraphQLRouter
 
@@ -13,6 +16,17 @@ from servicegraph.api.python import ServiceGraph
 __all__ = ["create_app"]
 
 
+class _Router(GraphQLRouter[Context, None]):
+    """Encodes responses with orjson: an impact listing 10k CIs is megabytes of JSON, and the
+    standard library took ~40 ms of the request for it."""
+
+    def encode_json(self, data: object) -> bytes:
+        try:
+            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # e.g. an integer beyond 64 bits in a JSON attribute
+            return json.dumps(data, separators=(",", ":")).encode()
+
+
 def create_app(sg: ServiceGraph) -> FastAPI:
     """An app serving ``sg``; the topology engine is built before the first request."""
     sg.engine  # noqa: B018 - build the projection at start-up, not on the first query
@@ -21,7 +35,7 @@ def create_app(sg: ServiceGraph) -> FastAPI:
         return Context(sg, request.headers.get("authorization"))
 
     app = FastAPI(title="servicegraph", version="0.1.0")
-    router: GraphQLRouter[Context, None] = GraphQLRouter(
+    router: GraphQLRouter[Context, None] = _Router(
         build_schema(), context_getter=get_context, graphql_ide="graphiql"
     )
     app.include_router(router, prefix="/graphql")

@@ -113,6 +113,10 @@ class Neo4jStore(GraphStore):
         rows = self._read("fetch_cis", ids=list(ids))
         return {ci.id: ci for ci in (_ci(r, self.model) for r in rows)}
 
+    def labels(self, ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        rows = self._read("fetch_labels", ids=list(ids))
+        return {r["id"]: (r["class"], r["name"]) for r in rows}
+
     def find_cis(
         self,
         classes: Collection[str] | None = None,

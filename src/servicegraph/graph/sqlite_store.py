@@ -117,6 +117,19 @@ class SqliteStore(GraphStore):
         with self._lock:
             return _fetch_cis(self._db, ids)
 
+    def labels(self, ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
+        ids = list(ids)
+        with self._lock:
+            for i in range(0, len(ids), _CHUNK):
+                part = ids[i : i + _CHUNK]
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(
+                    f"SELECT id, class, name FROM cis WHERE id IN ({marks})", part
+                ).fetchall()
+                out.update((r[0], (r[1], r[2])) for r in rows)
+        return out
+
     def find_cis(
         self,
         classes: Collection[str] | None = None,

@@ -180,6 +180,11 @@ class GraphStore(ABC):
         return self.get_cis([ident]).get(ident)
 
     @abstractmethod
+    def labels(self, ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """``id: (class, name)`` of the stored CIs among ``ids``: one round trip and no attributes
+        decoded, for answers that list thousands of CIs by name."""
+
+    @abstractmethod
     def find_cis(
         self,
         classes: Collection[str] | None = None,

@@ -12,9 +12,11 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
+from servicegraph.api.graphql.fast_lists import FastListExecutor
 from servicegraph.api.graphql.types import (
     CIConnection,
     CIEdge,
@@ -57,16 +59,18 @@ MAX_MAP_NODES = 20_000
 MAX_MUTATION_ITEMS = 1000
 
 
+_STATUS = {status.value: status for status in ImpactStatus}  # a dict look-up per row, not Enum()
+
+
 def _limit(name: str, value: int, cap: int) -> None:
     if not 1 <= value <= cap:
         raise ValidationFailed([Problem("arguments", name, f"must be between 1 and {cap}")])
 
 
-async def _cis(info: Info, ids: list[str]) -> dict[str, CIType]:
-    """CIs by id in one store round trip; primes the request's loader for nested fields."""
-    found = info.context.sg.store.get_cis(list(dict.fromkeys(ids)))
-    info.context.loaders.cis.prime_many(found)
-    return {ci.id: CIType.of(ci) for ci in found.values()}
+def _labelled(info: Info, ids: list[str]) -> dict[str, CIType]:
+    """CIs by id with class and name, in one store round trip (other fields load on demand)."""
+    found = info.context.sg.store.labels(list(dict.fromkeys(ids)))
+    return {ident: CIType.labelled(ident, label) for ident, label in found.items()}
 
 
 @strawberry.type
@@ -163,26 +167,26 @@ class CMDBQuery:
         ids = [r["id"] for r in rows]
         ids += [s["id"] for s in result.services] + [s["id"] for s in result.slas]
         ids += [c["id"] for c in result.customers]
-        cis = await _cis(info, ids)
+        cis = _labelled(info, ids)
         return Impact(
             total_impacted=result.total_impacted,
             impacted=[
                 ImpactedCI(
                     ci=cis[r["id"]],
-                    status=ImpactStatus(r["status"]),
+                    status=_STATUS[r["status"]],
                     distance=r["distance"],
                     path=r["path"],
                 )
                 for r in rows
             ],
             services=[
-                ImpactedService(service=cis[s["id"]], status=ImpactStatus(s["status"]))
+                ImpactedService(service=cis[s["id"]], status=_STATUS[s["status"]])
                 for s in result.services
             ],
             slas=[
                 ImpactedSLA(
                     sla=cis[s["id"]],
-                    status=ImpactStatus(s["status"]),
+                    status=_STATUS[s["status"]],
                     services=[strawberry.ID(x) for x in s["services"]],
                 )
                 for s in result.slas
@@ -219,7 +223,7 @@ class CMDBQuery:
                     )
                 ]
             )
-        cis = await _cis(info, list(found.nodes))
+        cis = _labelled(info, list(found.nodes))
         return DependencyMap(
             nodes=[
                 MapNode(id=c.id, name=c.name, class_=c.class_, distance=found.nodes[str(c.id)])
@@ -335,9 +339,13 @@ class ServiceGraphSchema(strawberry.Schema):
         super().process_errors(unexpected, execution_context)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(
+    executor: type[StrawberryGraphQLCoreExecutionContext] = FastListExecutor,
+) -> strawberry.Schema:
+    """The schema; ``executor`` is replaceable so tests can compare against graphql-core's own."""
     return ServiceGraphSchema(
         query=Query,
         mutation=Mutation,
         extensions=[DepthLimit, AliasLimit, TokenLimit, MaskUnexpected],
+        execution_context_class=executor,
     )

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from servicegraph.api.graphql.context import Context
+from servicegraph.errors import NotFound
 from servicegraph.graph.records import CI, JournalEntry, Relationship, WriteResult
 
 Info = strawberry.Info[Context, None]
@@ -34,23 +35,41 @@ class ImpactStatus(Enum):
 
 @strawberry.type(name="CI", description="A configuration item or record of the graph.")
 class CIType:
+    """Id, name and class are always at hand; the rest of the record is read on demand (one
+    batched load per request), so a list of thousands of CIs by name decodes no attributes."""
+
     id: strawberry.ID
     name: str
     class_: str = strawberry.field(name="class")
-    version: int
-    attributes: JSON
-    status: str
+    record: strawberry.Private[CI | None] = None
 
     @classmethod
     def of(cls, ci: CI) -> CIType:
-        return cls(
-            id=strawberry.ID(ci.id),
-            name=ci.name,
-            class_=ci.cls,
-            version=ci.version or 0,
-            attributes=as_json(ci.attributes),
-            status=ci.status,
-        )
+        return cls(id=strawberry.ID(ci.id), name=ci.name, class_=ci.cls, record=ci)
+
+    @classmethod
+    def labelled(cls, ident: str, label: tuple[str, str]) -> CIType:
+        """From :meth:`GraphStore.labels` (class, name)."""
+        return cls(id=strawberry.ID(ident), name=label[1], class_=label[0])
+
+    async def _record(self, info: Info) -> CI:
+        if self.record is None:
+            self.record = await info.context.loaders.cis.load(str(self.id))
+            if self.record is None:
+                raise NotFound("CI", str(self.id))
+        return self.record
+
+    @strawberry.field
+    async def version(self, info: Info) -> int:
+        return (await self._record(info)).version or 0
+
+    @strawberry.field
+    async def attributes(self, info: Info) -> JSON:
+        return as_json((await self._record(info)).attributes)
+
+    @strawberry.field
+    async def status(self, info: Info) -> str:
+        return (await self._record(info)).status
 
     @strawberry.field(description="Relationships of this CI (one batched load per request).")
     async def relationships(
