@@ -5,7 +5,8 @@ and live in CSR form in both directions, with their relationship type as a small
 after the build are applied from the journal (:meth:`TopologyEngine.refresh`): node changes in
 place, new edges in a small overlay, deleted edges masked; a large backlog rebuilds the CSR.
 
-Failure propagation (:meth:`TopologyEngine.propagate`) runs level by level over numpy frontiers:
+Failure propagation (:meth:`TopologyEngine.propagate`) runs in compiled loops (``kernels.py``) over
+a reverse CSR of the ``required``/``redundant`` edges (plus the overlay's):
 
 * DOWN is the least fixpoint of: a seed; or a ``required`` dependency DOWN; or at least one
   ``redundant`` dependency DOWN and fewer than ``min_up`` (default 1) redundant dependencies not DOWN.
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
+from servicegraph.graph.kernels import Csr, propagate_csr
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import JournalEntry, RelKey
 from servicegraph.graph.store import GraphStore, TopologyNode
@@ -140,11 +142,14 @@ class TopologyEngine:
         rimp = rorder[hot]
         self.impact_reverse = _Adjacency.of(self.f_dst[rimp], self.f_src[rimp], self.f_type[rimp],
                                             rimp, size)  # fmt: skip
+        self.impact_kind = self.type_kind[self.impact_reverse.typ]  # per edge, for the kernels
+        self.impact_alive = np.ones(rimp.size, dtype=bool)
         self.edge_alive = np.ones(len(self.f_src), dtype=bool)
         self.deleted_edges = 0
         self.base_nodes = self.n
         self._overlay: dict[tuple[int, int, int], None] = {}
         self._overlay_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._overlay_csr: Csr | None = None
         self._recount_redundant()
 
     def _recount_redundant(self) -> None:
@@ -161,6 +166,18 @@ class TopologyEngine:
             np.concatenate([self.f_type, o_typ]),
             np.concatenate([self.edge_alive, np.ones(len(o_src), dtype=bool)]),
         )
+
+    def _overlay_impact(self) -> Csr:
+        """The overlay's impact edges as a reverse CSR over every node, for the kernels."""
+        if self._overlay_csr is None or self._overlay_csr[0].size < self.n + 1:
+            o_src, o_dst, o_typ = self._overlay_edges()
+            hot = self.type_kind[o_typ] != NONE
+            order = np.argsort(o_dst[hot], kind="stable")
+            dst, src, kind = o_dst[hot][order], o_src[hot][order], self.type_kind[o_typ[hot]][order]
+            ptr = np.zeros(len(self.cls) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(dst, minlength=len(self.cls)), out=ptr[1:])
+            self._overlay_csr = (ptr, src, kind, np.ones(src.size, dtype=bool))
+        return self._overlay_csr
 
     def _overlay_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._overlay_arrays is None:
@@ -215,16 +232,18 @@ class TopologyEngine:
         present = self._edge_present(s, d, t)
         if entry.after is not None and not present:
             self._overlay[(s, d, t)] = None
-            self._overlay_arrays = None
+            self._overlay_arrays = self._overlay_csr = None
             if self.type_kind[t] == REDUNDANT and self.alive[d]:
                 self.nred[s] += 1
         elif entry.after is None and present:
             if (s, d, t) in self._overlay:
                 del self._overlay[(s, d, t)]
-                self._overlay_arrays = None
+                self._overlay_arrays = self._overlay_csr = None
             else:
                 self.edge_alive[self._base_edge(s, d, t)] = False
                 self.deleted_edges += 1
+                if self.type_kind[t] != NONE:
+                    self.impact_alive[self._impact_position(s, d, t)] = False
             if self.type_kind[t] == REDUNDANT and self.alive[d]:
                 self.nred[s] -= 1
 
@@ -255,6 +274,13 @@ class TopologyEngine:
         _, dependents, types = self._expand(np.array([i], dtype=I32), reverse=True)
         red = dependents[self.type_kind[types] == REDUNDANT]
         np.add.at(self.nred, red, 1 if alive else -1)
+
+    def _impact_position(self, s: int, d: int, t: int) -> int:
+        """Where the live base edge s -t-> d sits in the reverse CSR of impact edges."""
+        ptr, adj = self.impact_reverse.ptr, self.impact_reverse
+        lo, hi = int(ptr[d]), int(ptr[d + 1])
+        hits = np.flatnonzero((adj.nbr[lo:hi] == s) & (adj.typ[lo:hi] == t))
+        return int(lo + hits[self.impact_alive[lo + hits]][0])
 
     def _edge_present(self, s: int, d: int, t: int) -> bool:
         return (s, d, t) in self._overlay or self._base_edge(s, d, t) >= 0
@@ -314,68 +340,23 @@ class TopologyEngine:
             self.refresh()
             seeds = np.unique(self._seed_indices(ids))
             limit = max_depth if max_depth is not None else 1 << 30
-            down_level, down_cause = self._down_walk(seeds, limit)
-            dist, parent = self._reach_walk(seeds, limit)
-
-            nodes = np.flatnonzero(dist > 0).astype(I32)
-            is_down = down_level[nodes] > 0
-            distance = np.where(is_down, down_level[nodes], dist[nodes])
-            cause = np.where(is_down, down_cause[nodes], parent[nodes])
-            order = np.lexsort((nodes, distance))
+            n = self.n
+            base = (self.impact_reverse.ptr, self.impact_reverse.nbr, self.impact_kind,
+                    self.impact_alive)  # fmt: skip
+            nodes, down, distance, cause, down_cause, parent = propagate_csr(
+                base, self._overlay_impact(), self.alive[:n], self.nred[:n], self.min_up[:n],
+                seeds, limit,
+            )  # fmt: skip
             return Propagation(
                 seeds=seeds,
-                nodes=nodes[order],
-                down=is_down[order],
-                distance=distance[order],
-                cause=cause[order],
+                nodes=nodes,
+                down=down,
+                distance=distance,
+                cause=cause,
                 _engine=self,
                 _down_cause=down_cause,
                 _bfs_parent=parent,
             )
-
-    def _down_walk(self, seeds: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """DOWN, level by level to the least fixpoint: (level per node, the cause per node)."""
-        size = self.n
-        down_level = self._unvisited(size)
-        down_cause = np.full(size, -1, dtype=I32)
-        red_down = np.zeros(size, dtype=I32)
-        scratch = np.zeros(size, dtype=bool)
-        down_level[seeds] = 0
-        frontier, level = seeds, 0
-        while frontier.size and level < limit:
-            parents, deps, types = self._expand(frontier, reverse=True, impact_only=True)
-            keep = down_level[deps] == -1
-            parents, deps, types = parents[keep], deps[keep], types[keep]
-            required = self.type_kind[types] == REQUIRED
-            r_deps, r_parents = deps[~required], parents[~required]
-            np.add.at(red_down, r_deps, 1)
-            crossed = (self.nred[r_deps] - red_down[r_deps]) < self.min_up[r_deps]
-            cand = np.concatenate([deps[required], r_deps[crossed]])
-            cand_parent = np.concatenate([parents[required], r_parents[crossed]])
-            frontier = _first_seen(cand, cand_parent, down_cause, scratch)
-            level += 1
-            down_level[frontier] = level
-        return down_level, down_cause
-
-    def _reach_walk(self, seeds: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """Breadth-first over required/redundant edges: (hops per node, the parent per node)."""
-        size = self.n
-        dist = self._unvisited(size)
-        parent = np.full(size, -1, dtype=I32)
-        scratch = np.zeros(size, dtype=bool)
-        dist[seeds] = 0
-        frontier, level = seeds, 0
-        while frontier.size and level < limit:
-            parents, deps, _ = self._expand(frontier, reverse=True, impact_only=True)
-            keep = dist[deps] == -1
-            frontier = _first_seen(deps[keep], parents[keep], parent, scratch)
-            level += 1
-            dist[frontier] = level
-        return dist, parent
-
-    def _unvisited(self, size: int) -> np.ndarray:
-        """-1 for nodes a walk may reach, -2 for retired or deleted ones (one gather, not two)."""
-        return np.where(self.alive[:size], I32(-1), I32(-2)).astype(I32)
 
     def _seed_indices(self, ids: Collection[str]) -> np.ndarray:
         unknown = [i for i in ids if i not in self.index]
@@ -485,7 +466,7 @@ class TopologyEngine:
         """Bytes held by the numpy arrays (ids and index dictionary not counted)."""
         arrays = [
             self.cls, self.alive, self.min_up, self.nred, self.f_src, self.f_dst, self.f_type,
-            self.f_ptr, self.edge_alive,
+            self.f_ptr, self.edge_alive, self.impact_kind, self.impact_alive,
         ]  # fmt: skip
         adjacencies = (self.reverse, self.impact_reverse)
         extra = sum(a.nbytes() for a in adjacencies) + self.forward.eid.nbytes
@@ -516,20 +497,6 @@ class _Adjacency:
 
 def _extend(ptr: np.ndarray, grow: int) -> np.ndarray:
     return np.concatenate([ptr, np.full(grow, ptr[-1], dtype=np.int64)])
-
-
-def _first_seen(
-    cand: np.ndarray, cand_parent: np.ndarray, parent: np.ndarray, scratch: np.ndarray
-) -> np.ndarray:
-    """The distinct nodes of ``cand`` (ascending), recording one of their parents in ``parent``.
-
-    A boolean scratch mask instead of ``np.unique``: linear, where sorting the hub's hundreds of
-    thousands of candidates per level cost more than the walk."""
-    parent[cand] = cand_parent
-    scratch[cand] = True
-    found = np.flatnonzero(scratch).astype(I32)
-    scratch[found] = False
-    return found
 
 
 def _check_depth(max_depth: int | None) -> None:
