@@ -22,16 +22,21 @@ Csr = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ptr, neighbour, k
 
 
 @njit(cache=True, nogil=True)
+def _start(seeds: np.ndarray, mark: np.ndarray) -> tuple[np.ndarray, int]:
+    """A queue holding the seeds, each marked 0 (reached at level 0)."""
+    queue = np.empty(mark.size, dtype=np.int32)
+    for i, s in enumerate(seeds):
+        mark[s] = 0
+        queue[i] = s
+    return queue, seeds.size
+
+
+@njit(cache=True, nogil=True)
 def _down_walk(base: Csr, over: Csr, level_of: np.ndarray, cause: np.ndarray,
                nred: np.ndarray, min_up: np.ndarray, seeds: np.ndarray, limit: int) -> None:  # fmt: skip
     """DOWN levels into ``level_of`` (-1 = not DOWN; pre-set to -2 for nodes that take no part)."""
     red_down = np.zeros(level_of.size, dtype=np.int32)
-    queue = np.empty(level_of.size, dtype=np.int32)
-    tail = 0
-    for s in seeds:
-        level_of[s] = 0
-        queue[tail] = s
-        tail += 1
+    queue, tail = _start(seeds, level_of)
     head, level = 0, 0
     while head < tail and level < limit:
         end = tail
@@ -62,12 +67,7 @@ def _down_walk(base: Csr, over: Csr, level_of: np.ndarray, cause: np.ndarray,
 def _reach_walk(base: Csr, over: Csr, dist: np.ndarray, parent: np.ndarray,
                 seeds: np.ndarray, limit: int) -> None:  # fmt: skip
     """Breadth-first hop counts into ``dist`` (-1 = not reached; -2 pre-set for non-participants)."""
-    queue = np.empty(dist.size, dtype=np.int32)
-    tail = 0
-    for s in seeds:
-        dist[s] = 0
-        queue[tail] = s
-        tail += 1
+    queue, tail = _start(seeds, dist)
     head = 0
     while head < tail:
         u = queue[head]

@@ -5,7 +5,9 @@ storage arrays (shared hubs, single points of failure on purpose); hypervisor cl
 (``min_up`` = size - 1) and a few standalone hosts; VMs with volumes; applications deployed as 1-4
 instances; shared databases (primary + replica), middleware clusters, a DNS service and a single
 sign-on application that everything depends on; technical and business services composed of them;
-SLAs agreeing business services with customers; licences and documents. The same ``size`` and ``seed``
+SLAs agreeing business services with customers; licences and documents; a monitoring platform
+watching every host, VM and switch and a backup platform protecting every volume (about four
+relationships per CI in all). The same ``size`` and ``seed``
 always give the same estate.
 """
 
@@ -62,6 +64,8 @@ class _Estate:
     rng: random.Random
     batch: Batch = field(default_factory=Batch)
     counters: dict[str, int] = field(default_factory=dict)
+    monitored: list[str] = field(default_factory=list)  # hosts, VMs, network devices
+    backed_up: list[str] = field(default_factory=list)  # volumes
 
     def ci(self, cls: str, name: str | None = None, **attributes: Any) -> str:
         n = self.counters[cls] = self.counters.get(cls, 0) + 1
@@ -133,6 +137,7 @@ def generate_estate(size: int, seed: int = 7) -> Batch:
             docs.append(doc)
             e.rel(app, "DOCUMENTED_BY", doc)
     _services(e, apps, dns)
+    _operations(e, sites, dns, sso)
     return e.batch
 
 
@@ -167,10 +172,12 @@ def _host(e: _Estate, site: _Site) -> str:
         for sw in switches:
             e.rel(sw, "CONNECTS_TO", site.core)
             e.rel(sw, "LOCATED_IN", site.dc)
+        e.monitored.extend(switches)
         site.tor = e.cluster(f"tor pair {switches[0]}", switches, 1, "network")
         site.tor_left = 20
     site.tor_left -= 1
     host = e.ci("host", cpu_cores=64, memory_gb=512.0, os="ESXi 8")
+    e.monitored.append(host)
     e.rel(host, "CONNECTS_TO", site.tor)
     e.rel(host, "LOCATED_IN", site.dc)
     return host
@@ -198,6 +205,8 @@ def _vm(e: _Estate, site: _Site, name: str | None = None) -> str:
     e.rel(volume, "ALLOCATED_FROM", rng.choice(site.arrays))
     e.rel(volume, "LOCATED_IN", site.dc)
     e.rel(vm, "USES_STORAGE", volume)
+    e.monitored.append(vm)
+    e.backed_up.append(volume)
     return vm
 
 
@@ -234,6 +243,18 @@ def _middleware(e: _Estate, sites: list[_Site]) -> str:
     vms = [_vm(e, sites[i % len(sites)]) for i in range(3)]
     e.rel(mw, "RUNS_ON", e.cluster(f"{mw} nodes", vms, 2, "application"))
     return mw
+
+
+def _operations(e: _Estate, sites: list[_Site], dns: str, sso: str) -> None:
+    """The monitoring and backup platforms and what they watch and protect (added last, so the
+    rest of the estate is the same as without them)."""
+    watched, protected = list(e.monitored), list(e.backed_up)
+    monitoring = _application(e, sites, "monitoring platform", dns, sso, instances=2)
+    backup = _application(e, sites, "backup platform", dns, sso, instances=2)
+    for ci in watched:
+        e.rel(ci, "MONITORED_BY", monitoring)
+    for volume in protected:
+        e.rel(volume, "BACKED_UP_BY", backup)
 
 
 def _services(e: _Estate, apps: list[str], dns: str) -> None:

@@ -12,12 +12,14 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
 from servicegraph.api.graphql.fast_lists import FastListExecutor
 from servicegraph.api.graphql.types import (
+    SCALARS,
     CIConnection,
     CIEdge,
     CIFilter,
@@ -348,4 +350,5 @@ def build_schema(
         mutation=Mutation,
         extensions=[DepthLimit, AliasLimit, TokenLimit, MaskUnexpected],
         execution_context_class=executor,
+        config=StrawberryConfig(scalar_map=SCALARS),
     )

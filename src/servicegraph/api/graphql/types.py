@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.scalar import ScalarDefinition
 
 from servicegraph.api.graphql.context import Context
 from servicegraph.errors import NotFound
@@ -158,13 +159,15 @@ class CIFilter:
     )
 
 
-CIPath = strawberry.scalar(
-    list[str],
-    name="CIPath",
-    description="CI ids from a failing seed to the impacted CI (seed first), as a JSON list.",
-    serialize=lambda value: value,
-    parse_value=lambda value: value,
-)
+CIPath = NewType("CIPath", list[str])
+SCALARS: dict[object, ScalarDefinition] = {
+    CIPath: strawberry.scalar(
+        name="CIPath",
+        description="CI ids from a failing seed to the impacted CI (seed first), as a JSON list.",
+        serialize=lambda value: value,
+        parse_value=lambda value: value,
+    )
+}  # the schema's StrawberryConfig.scalar_map
 
 
 @strawberry.type
@@ -172,7 +175,7 @@ class ImpactedCI:
     ci: CIType
     status: ImpactStatus
     distance: int
-    path: CIPath  # type: ignore[valid-type]
+    path: CIPath
 
 
 @strawberry.type
