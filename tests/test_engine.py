@@ -292,6 +292,8 @@ def test_propagation_equals_the_rules_on_random_graphs_before_and_after_writes(
             depth = rng.choice([None, None, 1, 2, 4])
             assert status(engine, seeds, depth) == _fixpoint(sqlite_store, seeds, depth), seeds
             p = engine.propagate(seeds, depth)
+            nearest_first = list(zip(p.distance.tolist(), p.nodes.tolist(), strict=True))
+            assert nearest_first == sorted(nearest_first)  # what `first` cuts keeps the nearest
             live = {(r.source, r.target) for r in sqlite_store.iter_relationships()}
             for chain, d in zip(p.paths(), p.distance.tolist(), strict=True):
                 assert chain[0] in seeds and len(chain) == d + 1

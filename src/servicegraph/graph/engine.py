@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import networkx as nx
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
-from servicegraph.graph.kernels import Csr, propagate_csr
+from servicegraph.graph.kernels import Csr, Reached, Scratch, propagate_csr
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import JournalEntry, RelKey
 from servicegraph.graph.store import GraphStore, TopologyNode
@@ -54,12 +54,30 @@ class Propagation:
     distance: np.ndarray
     cause: np.ndarray  # node index each impacted node was reached from
     _engine: TopologyEngine
-    _down_cause: np.ndarray
-    _bfs_parent: np.ndarray
+    _reached: Reached  # every impacted node's causes, for paths
+
+    @classmethod
+    def of(cls, seeds: np.ndarray, reached: Reached, engine: TopologyEngine) -> Propagation:
+        order = reached.order
+        down = reached.down[order]
+        cause = np.where(down, reached.down_cause[order], reached.parent[order])
+        return cls(seeds, reached.nodes[order], down, reached.distance[order], cause, engine,
+                   reached)  # fmt: skip
+
+    def head(self, limit: int) -> Propagation:
+        """The nearest ``limit`` impacted nodes (paths still lead back to the seeds)."""
+        return replace(
+            self,
+            nodes=self.nodes[:limit],
+            down=self.down[:limit],
+            distance=self.distance[:limit],
+            cause=self.cause[:limit],
+        )
 
     def paths(self) -> list[list[str]]:
         """The chain of CI ids from a seed to each impacted node (seed first)."""
         ids = self._engine.id_array()
+        known = self._reached.nodes  # ascending: a node's facts are found by binary search
         out: list[list[str]] = [[] for _ in range(self.nodes.size)]
         # One vectorised pointer walk per distance: nodes at distance d need d steps back.
         for d in np.unique(self.distance).tolist():
@@ -67,12 +85,11 @@ class Propagation:
             nodes = self.nodes[rows]
             steps = np.empty((rows.size, d + 1), dtype=I32)
             steps[:, d] = nodes
-            pointer = np.where(self.down[rows], 0, 1)  # DOWN: causes; DEGRADED: BFS parents
+            is_down = self.down[rows]  # DOWN: the chain of causes; DEGRADED: breadth-first parents
             current = nodes
             for k in range(d - 1, -1, -1):
-                current = np.where(
-                    pointer == 0, self._down_cause[current], self._bfs_parent[current]
-                )
+                at = np.searchsorted(known, current)
+                current = np.where(is_down, self._reached.down_cause[at], self._reached.parent[at])
                 steps[:, k] = current
             for row, chain in zip(rows.tolist(), ids[steps].tolist(), strict=True):
                 out[row] = chain
@@ -95,6 +112,7 @@ class TopologyEngine:
         self.class_code = {name: i for i, name in enumerate(self.class_names)}
         self._lock = threading.RLock()
         self._id_array: np.ndarray | None = None
+        self._scratch: Scratch | None = None  # the kernels' per-node arrays, kept between analyses
         self.rebuild()
 
     # -- building -------------------------------------------------------------------------------
@@ -343,20 +361,13 @@ class TopologyEngine:
             n = self.n
             base = (self.impact_reverse.ptr, self.impact_reverse.nbr, self.impact_kind,
                     self.impact_alive)  # fmt: skip
-            nodes, down, distance, cause, down_cause, parent = propagate_csr(
+            if self._scratch is None or self._scratch.level.size < n:
+                self._scratch = Scratch.of(len(self.cls))
+            reached = propagate_csr(
                 base, self._overlay_impact(), self.alive[:n], self.nred[:n], self.min_up[:n],
-                seeds, limit,
+                seeds, limit, self._scratch,
             )  # fmt: skip
-            return Propagation(
-                seeds=seeds,
-                nodes=nodes,
-                down=down,
-                distance=distance,
-                cause=cause,
-                _engine=self,
-                _down_cause=down_cause,
-                _bfs_parent=parent,
-            )
+            return Propagation.of(seeds, reached, self)
 
     def _seed_indices(self, ids: Collection[str]) -> np.ndarray:
         unknown = [i for i in ids if i not in self.index]

@@ -1,8 +1,12 @@
 """Compiled inner loops of the topology engine (numba): failure propagation over CSR arrays.
 
-Level-synchronous numpy frontiers spend most of a hub's propagation on temporary arrays (the
+Level-synchronous numpy frontiers spent most of a hub's propagation on temporary arrays (the
 edges of a level gathered, filtered and de-duplicated a few times over). These loops visit each
-edge once, in place, and are compiled on first use (cached on disk by numba).
+edge of the affected region once, in place, and are compiled on first use (cached on disk).
+
+Work is proportional to the affected region, not to the graph: the per-node arrays are a
+:class:`Scratch` the engine keeps between analyses, and every entry an analysis touched is reset
+before it returns (the engine's lock serialises analyses).
 
 The rules are the engine's (see ``engine.py``): DOWN is the least fixpoint, level by level; the
 level a node turns DOWN at is its distance and the dependency that turned it its cause. Every
@@ -12,118 +16,167 @@ reached from.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
-__all__ = ["propagate_csr"]
+__all__ = ["Csr", "Reached", "Scratch", "propagate_csr"]
 
 REQUIRED, REDUNDANT = 0, 1
 Csr = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ptr, neighbour, kind, edge alive
 
 
+class Scratch(NamedTuple):
+    """Per-node working arrays; between analyses ``level``/``hops`` are -1 and ``red_down`` 0."""
+
+    level: np.ndarray  # DOWN level, -1 = not DOWN
+    hops: np.ndarray  # breadth-first hops, -1 = not reached
+    red_down: np.ndarray  # redundant dependencies found DOWN
+    down_cause: np.ndarray
+    parent: np.ndarray
+    down_queue: np.ndarray
+    reach_queue: np.ndarray
+    touched: np.ndarray  # nodes whose red_down was raised
+
+    @classmethod
+    def of(cls, size: int) -> Scratch:
+        def empty() -> np.ndarray:
+            return np.empty(size, dtype=np.int32)
+
+        minus = np.full(size, -1, dtype=np.int32)
+        zeros = np.zeros(size, dtype=np.int32)
+        return cls(minus, minus.copy(), zeros, empty(), empty(), empty(), empty(), empty())
+
+
+class Reached(NamedTuple):
+    """The impacted nodes, ascending (``nodes``), with their facts, and the order of the answer."""
+
+    nodes: np.ndarray
+    down: np.ndarray
+    distance: np.ndarray
+    down_cause: np.ndarray  # the dependency that turned a DOWN node DOWN (-1 for DEGRADED)
+    parent: np.ndarray  # the node each was first reached from, breadth first
+    order: np.ndarray  # indices into the above by (distance, node)
+
+
 @njit(cache=True, nogil=True)
-def _start(seeds: np.ndarray, mark: np.ndarray) -> tuple[np.ndarray, int]:
-    """A queue holding the seeds, each marked 0 (reached at level 0)."""
-    queue = np.empty(mark.size, dtype=np.int32)
+def _start(seeds: np.ndarray, mark: np.ndarray, queue: np.ndarray) -> int:
+    """Put the seeds in ``queue``, each marked 0; return the queue's length."""
     for i, s in enumerate(seeds):
         mark[s] = 0
         queue[i] = s
-    return queue, seeds.size
+    return seeds.size
 
 
 @njit(cache=True, nogil=True)
-def _down_walk(base: Csr, over: Csr, level_of: np.ndarray, cause: np.ndarray,
-               nred: np.ndarray, min_up: np.ndarray, seeds: np.ndarray, limit: int) -> None:  # fmt: skip
-    """DOWN levels into ``level_of`` (-1 = not DOWN; pre-set to -2 for nodes that take no part)."""
-    red_down = np.zeros(level_of.size, dtype=np.int32)
-    queue, tail = _start(seeds, level_of)
-    head, level = 0, 0
+def _down_walk(base: Csr, over: Csr, alive: np.ndarray, nred: np.ndarray, min_up: np.ndarray,
+               seeds: np.ndarray, limit: int, s: Scratch) -> tuple[int, int]:  # fmt: skip
+    """DOWN levels; returns (nodes in the down queue, nodes in ``touched``)."""
+    tail = _start(seeds, s.level, s.down_queue)
+    head, level, touched = 0, 0, 0
     while head < tail and level < limit:
         end = tail
         while head < end:
-            u = queue[head]
+            u = s.down_queue[head]
             head += 1
             for csr in (base, over):
                 ptr, nbr, kind, alive_edge = csr
                 for e in range(ptr[u], ptr[u + 1]):
                     v = nbr[e]
-                    if level_of[v] != -1 or not alive_edge[e]:
+                    if s.level[v] != -1 or not alive_edge[e] or not alive[v]:
                         continue
                     k = kind[e]
                     if k == REDUNDANT:
-                        red_down[v] += 1
-                        if nred[v] - red_down[v] >= min_up[v]:
+                        if s.red_down[v] == 0:
+                            s.touched[touched] = v
+                            touched += 1
+                        s.red_down[v] += 1
+                        if nred[v] - s.red_down[v] >= min_up[v]:
                             continue
                     elif k != REQUIRED:
                         continue
-                    level_of[v] = level + 1
-                    cause[v] = u
-                    queue[tail] = v
+                    s.level[v] = level + 1
+                    s.down_cause[v] = u
+                    s.down_queue[tail] = v
                     tail += 1
         level += 1
+    return tail, touched
 
 
 @njit(cache=True, nogil=True)
-def _reach_walk(base: Csr, over: Csr, dist: np.ndarray, parent: np.ndarray,
-                seeds: np.ndarray, limit: int) -> None:  # fmt: skip
-    """Breadth-first hop counts into ``dist`` (-1 = not reached; -2 pre-set for non-participants)."""
-    queue, tail = _start(seeds, dist)
+def _reach_walk(base: Csr, over: Csr, alive: np.ndarray, seeds: np.ndarray, limit: int,
+                s: Scratch) -> int:  # fmt: skip
+    """Breadth-first hops; returns the number of nodes in the reach queue (seeds first)."""
+    tail = _start(seeds, s.hops, s.reach_queue)
     head = 0
     while head < tail:
-        u = queue[head]
+        u = s.reach_queue[head]
         head += 1
-        if dist[u] >= limit:
+        if s.hops[u] >= limit:
             continue
         for csr in (base, over):
             ptr, nbr, kind, alive_edge = csr
             for e in range(ptr[u], ptr[u + 1]):
                 v = nbr[e]
-                if dist[v] != -1 or not alive_edge[e]:
+                if s.hops[v] != -1 or not alive_edge[e] or not alive[v]:
                     continue
                 k = kind[e]
                 if k != REQUIRED and k != REDUNDANT:
                     continue
-                dist[v] = dist[u] + 1
-                parent[v] = u
-                queue[tail] = v
+                s.hops[v] = s.hops[u] + 1
+                s.parent[v] = u
+                s.reach_queue[tail] = v
                 tail += 1
+    return tail
 
 
 @njit(cache=True, nogil=True)
-def _impacted(
-    level_of: np.ndarray, dist: np.ndarray, down_cause: np.ndarray, parent: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Impacted nodes ordered by (distance, index): nodes, down flags, distances, causes."""
-    n = dist.size
-    top = 0
-    count = 0
-    for v in range(n):
-        if dist[v] > 0:
-            d = level_of[v] if level_of[v] > 0 else dist[v]
-            top = max(top, d)
-            count += 1
-    starts = np.zeros(top + 2, dtype=np.int64)
-    for v in range(n):
-        if dist[v] > 0:
-            d = level_of[v] if level_of[v] > 0 else dist[v]
-            starts[d + 1] += 1
-    for d in range(1, top + 2):
-        starts[d] += starts[d - 1]
-    nodes = np.empty(count, dtype=np.int32)
+def _collect(s: Scratch, first: int, tail: int) -> tuple[np.ndarray, ...]:
+    """The reached nodes after the seeds, ascending, with their facts and the answer's order."""
+    count = tail - first
+    n = s.hops.size
+    if count * 16 > n:  # a large region: one sequential scan beats sorting it
+        nodes = np.empty(count, dtype=np.int32)
+        i = 0
+        for v in range(n):
+            if s.hops[v] > 0:
+                nodes[i] = v
+                i += 1
+    else:
+        nodes = np.sort(s.reach_queue[first:tail])
     down = np.empty(count, dtype=np.bool_)
     distance = np.empty(count, dtype=np.int32)
-    cause = np.empty(count, dtype=np.int32)
-    for v in range(n):  # ascending v within each distance: a counting sort
-        if dist[v] > 0:
-            is_down = level_of[v] > 0
-            d = level_of[v] if is_down else dist[v]
-            i = starts[d]
-            starts[d] += 1
-            nodes[i] = v
-            down[i] = is_down
-            distance[i] = d
-            cause[i] = down_cause[v] if is_down else parent[v]
-    return nodes, down, distance, cause
+    down_cause = np.empty(count, dtype=np.int32)
+    parent = np.empty(count, dtype=np.int32)
+    top = 0
+    for i in range(count):
+        v = nodes[i]
+        down[i] = s.level[v] > 0
+        distance[i] = s.level[v] if down[i] else s.hops[v]
+        down_cause[i] = s.down_cause[v] if down[i] else -1
+        parent[i] = s.parent[v]
+        top = max(top, distance[i])
+    starts = np.zeros(top + 2, dtype=np.int64)  # a stable counting sort by distance
+    for i in range(count):
+        starts[distance[i] + 1] += 1
+    for d in range(1, top + 2):
+        starts[d] += starts[d - 1]
+    order = np.empty(count, dtype=np.int64)
+    for i in range(count):
+        order[starts[distance[i]]] = i
+        starts[distance[i]] += 1
+    return nodes, down, distance, down_cause, parent, order
+
+
+@njit(cache=True, nogil=True)
+def _reset(s: Scratch, down_tail: int, reach_tail: int, touched: int) -> None:
+    for i in range(down_tail):
+        s.level[s.down_queue[i]] = -1
+    for i in range(reach_tail):
+        s.hops[s.reach_queue[i]] = -1
+    for i in range(touched):
+        s.red_down[s.touched[i]] = 0
 
 
 def propagate_csr(
@@ -134,17 +187,14 @@ def propagate_csr(
     min_up: np.ndarray,
     seeds: np.ndarray,
     limit: int,
-) -> tuple[np.ndarray, ...]:
-    """Both walks over two reverse CSRs of impact edges, the built one and the overlay of edges
+    scratch: Scratch,
+) -> Reached:
+    """Both walks over two reverse CSRs of impact edges: the built one and the overlay of edges
     added since (``kind`` per edge: 0 required, 1 redundant, others skipped; ``edge alive`` per
-    edge). Returns (nodes, down, distance, cause, down_cause, bfs_parent): the impacted nodes by
-    (distance, index) with their status, distance and cause, and the per-node cause arrays."""
-    unvisited = np.where(alive, np.int32(-1), np.int32(-2)).astype(np.int32)
-    level_of = unvisited.copy()
-    down_cause = np.full(alive.size, -1, dtype=np.int32)
-    _down_walk(base, over, level_of, down_cause, nred, min_up, seeds, limit)
-    dist = unvisited
-    parent = np.full(alive.size, -1, dtype=np.int32)
-    _reach_walk(base, over, dist, parent, seeds, limit)
-    nodes, down, distance, cause = _impacted(level_of, dist, down_cause, parent)
-    return nodes, down, distance, cause, down_cause, parent
+    edge). ``seeds`` must be distinct; ``scratch`` is left as it was found."""
+    down_tail, touched = _down_walk(base, over, alive, nred, min_up, seeds, limit, scratch)
+    reach_tail = _reach_walk(base, over, alive, seeds, limit, scratch)
+    try:
+        return Reached(*_collect(scratch, seeds.size, reach_tail))
+    finally:
+        _reset(scratch, down_tail, reach_tail, touched)

@@ -39,7 +39,7 @@ class ImpactResult:
         """Impacted CIs, nearest first: id, class, status, distance, path."""
         p, ids = self.propagation, self.engine.ids
         nodes = p.nodes if limit is None else p.nodes[:limit]
-        sliced = p if limit is None else _head(p, limit)
+        sliced = p if limit is None else p.head(limit)
         classes = self.engine.class_names
         cls = self.engine.cls
         return [
@@ -110,16 +110,3 @@ def analyse_impact(
         customers.setdefault(customer, []).append(sla)
     result.customers = [{"id": c, "slas": sorted(s)} for c, s in sorted(customers.items())]
     return result
-
-
-def _head(p: Propagation, limit: int) -> Propagation:
-    return Propagation(
-        seeds=p.seeds,
-        nodes=p.nodes[:limit],
-        down=p.down[:limit],
-        distance=p.distance[:limit],
-        cause=p.cause[:limit],
-        _engine=p._engine,
-        _down_cause=p._down_cause,
-        _bfs_parent=p._bfs_parent,
-    )
