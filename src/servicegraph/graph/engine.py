@@ -131,6 +131,7 @@ class TopologyEngine:
         self.ids: list[str] = [row[0] for row in nodes]
         self.index: dict[str, int] = {ident: i for i, ident in enumerate(self.ids)}
         self.n = n
+        self._scratch = None
         self.cls = np.zeros(cap, dtype=np.int16)
         self.cls[:n] = [self.class_code.get(row[1], 0) for row in nodes]
         self.alive = np.zeros(cap, dtype=bool)
@@ -288,6 +289,9 @@ class TopologyEngine:
         if i is None or bool(self.alive[i]) == alive:
             return
         self.alive[i] = alive
+        if self._scratch is not None:  # the kernels' arrays mark who takes part
+            mark = I32(-1 if alive else -2)
+            self._scratch.level[i] = self._scratch.hops[i] = mark
         # dependents that count i as a redundant member gain or lose one
         _, dependents, types = self._expand(np.array([i], dtype=I32), reverse=True)
         red = dependents[self.type_kind[types] == REDUNDANT]
@@ -361,8 +365,8 @@ class TopologyEngine:
             n = self.n
             base = (self.impact_reverse.ptr, self.impact_reverse.nbr, self.impact_kind,
                     self.impact_alive)  # fmt: skip
-            if self._scratch is None or self._scratch.level.size < n:
-                self._scratch = Scratch.of(len(self.cls))
+            if self._scratch is None or self._scratch.level.size != n:
+                self._scratch = Scratch.of(self.alive[:n])
             reached = propagate_csr(
                 base, self._overlay_impact(), self.alive[:n], self.nred[:n], self.min_up[:n],
                 seeds, limit, self._scratch,

@@ -28,7 +28,8 @@ Csr = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ptr, neighbour, k
 
 
 class Scratch(NamedTuple):
-    """Per-node working arrays; between analyses ``level``/``hops`` are -1 and ``red_down`` 0."""
+    """Per-node working arrays. Between analyses ``level`` and ``hops`` are -1 for the nodes that
+    take part and -2 for those that do not (retired, deleted), and ``red_down`` is 0."""
 
     level: np.ndarray  # DOWN level, -1 = not DOWN
     hops: np.ndarray  # breadth-first hops, -1 = not reached
@@ -40,13 +41,15 @@ class Scratch(NamedTuple):
     touched: np.ndarray  # nodes whose red_down was raised
 
     @classmethod
-    def of(cls, size: int) -> Scratch:
-        def empty() -> np.ndarray:
-            return np.empty(size, dtype=np.int32)
+    def of(cls, alive: np.ndarray) -> Scratch:
+        """Working arrays for the nodes of ``alive`` (True: takes part)."""
 
-        minus = np.full(size, -1, dtype=np.int32)
-        zeros = np.zeros(size, dtype=np.int32)
-        return cls(minus, minus.copy(), zeros, empty(), empty(), empty(), empty(), empty())
+        def empty() -> np.ndarray:
+            return np.empty(alive.size, dtype=np.int32)
+
+        unvisited = np.where(alive, np.int32(-1), np.int32(-2)).astype(np.int32)
+        zeros = np.zeros(alive.size, dtype=np.int32)
+        return cls(unvisited, unvisited.copy(), zeros, empty(), empty(), empty(), empty(), empty())
 
 
 class Reached(NamedTuple):
@@ -70,8 +73,8 @@ def _start(seeds: np.ndarray, mark: np.ndarray, queue: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _down_walk(base: Csr, over: Csr, alive: np.ndarray, nred: np.ndarray, min_up: np.ndarray,
-               seeds: np.ndarray, limit: int, s: Scratch) -> tuple[int, int]:  # fmt: skip
+def _down_walk(base: Csr, over: Csr, nred: np.ndarray, min_up: np.ndarray, seeds: np.ndarray,
+               limit: int, s: Scratch) -> tuple[int, int]:  # fmt: skip
     """DOWN levels; returns (nodes in the down queue, nodes in ``touched``)."""
     tail = _start(seeds, s.level, s.down_queue)
     head, level, touched = 0, 0, 0
@@ -84,7 +87,7 @@ def _down_walk(base: Csr, over: Csr, alive: np.ndarray, nred: np.ndarray, min_up
                 ptr, nbr, kind, alive_edge = csr
                 for e in range(ptr[u], ptr[u + 1]):
                     v = nbr[e]
-                    if s.level[v] != -1 or not alive_edge[e] or not alive[v]:
+                    if s.level[v] != -1 or not alive_edge[e]:
                         continue
                     k = kind[e]
                     if k == REDUNDANT:
@@ -105,8 +108,7 @@ def _down_walk(base: Csr, over: Csr, alive: np.ndarray, nred: np.ndarray, min_up
 
 
 @njit(cache=True, nogil=True)
-def _reach_walk(base: Csr, over: Csr, alive: np.ndarray, seeds: np.ndarray, limit: int,
-                s: Scratch) -> int:  # fmt: skip
+def _reach_walk(base: Csr, over: Csr, seeds: np.ndarray, limit: int, s: Scratch) -> int:
     """Breadth-first hops; returns the number of nodes in the reach queue (seeds first)."""
     tail = _start(seeds, s.hops, s.reach_queue)
     head = 0
@@ -119,7 +121,7 @@ def _reach_walk(base: Csr, over: Csr, alive: np.ndarray, seeds: np.ndarray, limi
             ptr, nbr, kind, alive_edge = csr
             for e in range(ptr[u], ptr[u + 1]):
                 v = nbr[e]
-                if s.hops[v] != -1 or not alive_edge[e] or not alive[v]:
+                if s.hops[v] != -1 or not alive_edge[e]:
                     continue
                 k = kind[e]
                 if k != REQUIRED and k != REDUNDANT:
@@ -170,11 +172,13 @@ def _collect(s: Scratch, first: int, tail: int) -> tuple[np.ndarray, ...]:
 
 
 @njit(cache=True, nogil=True)
-def _reset(s: Scratch, down_tail: int, reach_tail: int, touched: int) -> None:
-    for i in range(down_tail):
-        s.level[s.down_queue[i]] = -1
+def _reset(s: Scratch, alive: np.ndarray, down_tail: int, reach_tail: int, touched: int) -> None:
+    for i in range(down_tail):  # a seed that does not take part goes back to -2
+        v = s.down_queue[i]
+        s.level[v] = -1 if alive[v] else -2
     for i in range(reach_tail):
-        s.hops[s.reach_queue[i]] = -1
+        v = s.reach_queue[i]
+        s.hops[v] = -1 if alive[v] else -2
     for i in range(touched):
         s.red_down[s.touched[i]] = 0
 
@@ -191,10 +195,11 @@ def propagate_csr(
 ) -> Reached:
     """Both walks over two reverse CSRs of impact edges: the built one and the overlay of edges
     added since (``kind`` per edge: 0 required, 1 redundant, others skipped; ``edge alive`` per
-    edge). ``seeds`` must be distinct; ``scratch`` is left as it was found."""
-    down_tail, touched = _down_walk(base, over, alive, nred, min_up, seeds, limit, scratch)
-    reach_tail = _reach_walk(base, over, alive, seeds, limit, scratch)
+    edge). ``seeds`` must be distinct; ``scratch`` (made by :meth:`Scratch.of` from the same
+    ``alive``) is left as it was found."""
+    down_tail, touched = _down_walk(base, over, nred, min_up, seeds, limit, scratch)
+    reach_tail = _reach_walk(base, over, seeds, limit, scratch)
     try:
         return Reached(*_collect(scratch, seeds.size, reach_tail))
     finally:
-        _reset(scratch, down_tail, reach_tail, touched)
+        _reset(scratch, alive, down_tail, reach_tail, touched)
