@@ -12,6 +12,7 @@ from strawberry.fastapi import GraphQLRouter
 from servicegraph.api.graphql.context import Context
 from servicegraph.api.graphql.schema import build_schema
 from servicegraph.api.python import ServiceGraph
+from servicegraph.graph import kernels
 
 __all__ = ["create_app"]
 
@@ -30,6 +31,7 @@ class _Router(GraphQLRouter[Context, None]):
 def create_app(sg: ServiceGraph) -> FastAPI:
     """An app serving ``sg``; the topology engine is built before the first request."""
     sg.engine  # noqa: B018 - build the projection at start-up, not on the first query
+    kernels.warm_up()  # and compile its loops
 
     async def get_context(request: Request) -> Context:
         return Context(sg, request.headers.get("authorization"))

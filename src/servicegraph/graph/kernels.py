@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["Csr", "Reached", "Scratch", "propagate_csr"]
+__all__ = ["Csr", "Reached", "Scratch", "propagate_csr", "warm_up"]
 
 REQUIRED, REDUNDANT = 0, 1
 Csr = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ptr, neighbour, kind, edge alive
@@ -203,3 +203,14 @@ def propagate_csr(
         return Reached(*_collect(scratch, seeds.size, reach_tail))
     finally:
         _reset(scratch, alive, down_tail, reach_tail, touched)
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every loop now, on a two-node graph, so that a
+    server's first analysis does not pay for it."""
+    alive = np.ones(2, dtype=bool)
+    csr = (np.array([0, 0, 1], dtype=np.int64), np.array([1], dtype=np.int32),
+           np.array([REQUIRED], dtype=np.int8), np.ones(1, dtype=bool))  # fmt: skip
+    ones = np.ones(2, dtype=np.int32)
+    seeds = np.array([1], dtype=np.int32)
+    propagate_csr(csr, csr, alive, ones, ones, seeds, 1 << 30, Scratch.of(alive))
