@@ -16,14 +16,28 @@ reached from.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from numba import njit
 
-__all__ = ["Csr", "Reached", "Scratch", "propagate_csr", "warm_up"]
+__all__ = ["Csr", "Reached", "Scratch", "compiled", "propagate_csr", "warm_up"]
 
 REQUIRED, REDUNDANT = 0, 1
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def compiled(fn: F) -> F:
+    """numba-compiled and cached on disk; where numba finds no writable cache location (a
+    read-only install without a usable HOME or NUMBA_CACHE_DIR) it raises at decoration, and the
+    loops are then compiled in each process instead."""
+    try:
+        return njit(cache=True, nogil=True)(fn)  # type: ignore[return-value]
+    except RuntimeError:  # "cannot cache function …: no locator available for file …"
+        return njit(nogil=True)(fn)  # type: ignore[return-value]
+
+
 Csr = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ptr, neighbour, kind, edge alive
 
 
@@ -63,7 +77,7 @@ class Reached(NamedTuple):
     order: np.ndarray  # indices into the above by (distance, node)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _start(seeds: np.ndarray, mark: np.ndarray, queue: np.ndarray) -> int:
     """Put the seeds in ``queue``, each marked 0; return the queue's length."""
     for i, s in enumerate(seeds):
@@ -72,7 +86,7 @@ def _start(seeds: np.ndarray, mark: np.ndarray, queue: np.ndarray) -> int:
     return seeds.size
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _down_walk(base: Csr, over: Csr, nred: np.ndarray, min_up: np.ndarray, seeds: np.ndarray,
                limit: int, s: Scratch) -> tuple[int, int]:  # fmt: skip
     """DOWN levels; returns (nodes in the down queue, nodes in ``touched``)."""
@@ -107,7 +121,7 @@ def _down_walk(base: Csr, over: Csr, nred: np.ndarray, min_up: np.ndarray, seeds
     return tail, touched
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _reach_walk(base: Csr, over: Csr, seeds: np.ndarray, limit: int, s: Scratch) -> int:
     """Breadth-first hops; returns the number of nodes in the reach queue (seeds first)."""
     tail = _start(seeds, s.hops, s.reach_queue)
@@ -133,7 +147,7 @@ def _reach_walk(base: Csr, over: Csr, seeds: np.ndarray, limit: int, s: Scratch)
     return tail
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _collect(s: Scratch, first: int, tail: int) -> tuple[np.ndarray, ...]:
     """The reached nodes after the seeds, ascending, with their facts and the answer's order."""
     count = tail - first
@@ -171,7 +185,7 @@ def _collect(s: Scratch, first: int, tail: int) -> tuple[np.ndarray, ...]:
     return nodes, down, distance, down_cause, parent, order
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _reset(s: Scratch, alive: np.ndarray, down_tail: int, reach_tail: int, touched: int) -> None:
     for i in range(down_tail):  # a seed that does not take part goes back to -2
         v = s.down_queue[i]
