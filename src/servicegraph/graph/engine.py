@@ -317,20 +317,12 @@ class TopologyEngine:
 
     # -- traversal ------------------------------------------------------------------------------
     def _expand(
-        self,
-        frontier: np.ndarray,
-        reverse: bool,
-        types: np.ndarray | None = None,
-        impact_only: bool = False,
+        self, frontier: np.ndarray, reverse: bool, types: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All live edges at the frontier: (frontier node, neighbour, type) triples.
 
-        ``reverse`` walks against the arrows (from a dependency to its dependents);
-        ``impact_only`` (with ``reverse``) keeps required/redundant edges, from a CSR of its own."""
-        if impact_only:
-            adj, types = self.impact_reverse, self.type_kind != NONE
-        else:
-            adj = self.reverse if reverse else self.forward
+        ``reverse`` walks against the arrows (from a dependency to its dependents)."""
+        adj = self.reverse if reverse else self.forward
         base = frontier[frontier < self.base_nodes]
         starts = adj.ptr[base]
         lens = adj.ptr[base + 1] - starts
@@ -348,7 +340,7 @@ class TopologyEngine:
             here = np.concatenate([here, key[hit]])
             there = np.concatenate([there, other[hit]])
             typ = np.concatenate([typ, o_typ[hit]])
-        if types is not None and not (impact_only and not self._overlay):
+        if types is not None:
             ok = types[typ]
             here, there, typ = here[ok], there[ok], typ[ok]
         return here, there, typ
