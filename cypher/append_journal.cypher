@@ -4,5 +4,6 @@ SET h.seq = $last
 WITH h
 UNWIND $entries AS e
 CREATE (:JournalEntry {
-  seq: e.seq, at: $at, actor: $actor, op: e.op, entity: e.entity, before: e.before, after: e.after
+  seq: e.seq, at: $at, actor: $actor, op: e.op, entity: e.entity, before: e.before, after: e.after,
+  reason: $reason
 })

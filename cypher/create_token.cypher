@@ -1,2 +1,2 @@
-// Store an API token's hash with its user and role.
-CREATE (:ApiToken {hash: $hash, user: $user, role: $role, created_at: $at})
+// Store an API token's hash with its user, role and optional expiry.
+CREATE (:ApiToken {hash: $hash, user: $user, role: $role, created_at: $at, expires_at: $expires_at})

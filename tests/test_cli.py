@@ -88,7 +88,7 @@ def test_impact_json_is_the_python_dict(tmp_path: Path) -> None:
     result = run("impact", "storage-array-000001", "--format", "json", "--db", db)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"impacted", "services", "slas", "customers"}
+    assert set(data) == {"impacted", "services", "slas", "customers", "warnings"}
     assert data["impacted"] and all(
         r["distance"] == len(r["path"]) - 1 and r["path"][0] == "storage-array-000001"
         for r in data["impacted"]

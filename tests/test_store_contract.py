@@ -262,7 +262,10 @@ def test_tokens_are_stored_as_hashes_and_journaled(store: GraphStore) -> None:
     token = create_token(store, "dana", "change_manager", actor="admin-user")
     actor = authenticate(store, f"Bearer {token}")
     assert (actor.user, actor.role) == ("dana", "change_manager")
-    entry = store.journal(entity="user:dana")[0]
+    (record,) = store.list_tokens()
+    assert (record.user, record.role, record.revoked_at) == ("dana", "change_manager", None)
+    entry = store.journal(entity=f"token:{record.id}")[0]
     assert entry.op == "create_token" and entry.actor == "admin-user"
+    assert entry.after is not None and entry.after["user"] == "dana"
     assert token not in str(entry.to_dict())
     assert store.find_token(token) is None  # only the hash is stored

@@ -17,9 +17,14 @@ __all__ = [
     "RuleViolation",
     "ServiceGraphError",
     "StaleVersion",
+    "StoreBusy",
+    "StoreCorrupt",
     "StoreUnavailable",
+    "Unauthenticated",
     "ValidationFailed",
 ]
+
+MAX_REPORTED_PROBLEMS = 100  # an error lists this many problems, then says how many more
 
 
 class ServiceGraphError(Exception):
@@ -52,18 +57,22 @@ class ValidationFailed(ServiceGraphError):
     code = "VALIDATION_FAILED"
     exit_code = 1
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], wrote: bool = True) -> None:
         self.problems = problems
         shown = "\n".join(f"  - {p}" for p in problems[:50])
         more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} problem(s), nothing was written:\n{shown}{more}")
+        tail = ", nothing was written" if wrote else ""
+        super().__init__(f"{len(problems)} problem(s){tail}:\n{shown}{more}")
 
     @property
     def extensions(self) -> dict[str, Any]:
+        """The first :data:`MAX_REPORTED_PROBLEMS` problems and the total (a request naming
+        300,000 unknown ids gets a short answer, not a 26 MB one)."""
         problems = [
-            {"location": p.location, "field": p.field, "reason": p.reason} for p in self.problems
+            {"location": p.location, "field": p.field, "reason": p.reason}
+            for p in self.problems[:MAX_REPORTED_PROBLEMS]
         ]
-        return {"code": self.code, "problems": problems}
+        return {"code": self.code, "problems": problems, "problemCount": len(self.problems)}
 
 
 class ModelError(ServiceGraphError):
@@ -110,6 +119,20 @@ class StoreUnavailable(ServiceGraphError):
     """The store could not be opened or reached."""
 
     code = "STORE_UNAVAILABLE"
+    exit_code = 3
+
+
+class StoreBusy(StoreUnavailable):
+    """Another writer held the store's write lock for longer than the write timeout."""
+
+    code = "STORE_BUSY"
+    exit_code = 3
+
+
+class StoreCorrupt(StoreUnavailable):
+    """The store's file is damaged (``database disk image is malformed``)."""
+
+    code = "STORE_CORRUPT"
     exit_code = 3
 
 

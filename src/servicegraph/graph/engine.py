@@ -33,15 +33,30 @@ from servicegraph.errors import NotFound, Problem, ValidationFailed
 from servicegraph.graph.kernels import Csr, Reached, Scratch, propagate_csr
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import JournalEntry, RelKey
-from servicegraph.graph.store import GraphStore, TopologyNode
+from servicegraph.graph.store import UNREADABLE, GraphStore, TopologyNode
 
-__all__ = ["Propagation", "TopologyEngine"]
+__all__ = ["DataProblem", "Propagation", "TopologyEngine"]
 
 I32 = np.int32
 REQUIRED, REDUNDANT, NONE = 0, 1, 2
 DOWN, DEGRADED = "DOWN", "DEGRADED"
 Direction = Literal["up", "down"]
 _REBUILD_AFTER = 50_000  # journal entries or overlay edges before a full rebuild
+_MAX_MIN_UP = 2**31 - 1  # the kernels count members in int32
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """A stored value the engine cannot use as it is: which CI, which attribute, what is wrong
+    and how to fix it. Analyses that reach the CI list it instead of failing."""
+
+    ci: str
+    attribute: str
+    detail: str
+    fix: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"ci": self.ci, "attribute": self.attribute, "detail": self.detail, "fix": self.fix}
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ class TopologyEngine:
         self._lock = threading.RLock()
         self._id_array: np.ndarray | None = None
         self._scratch: Scratch | None = None  # the kernels' per-node arrays, kept between analyses
+        self.data_problems: dict[str, DataProblem] = {}  # stored values it could not use
         self.rebuild()
 
     # -- building -------------------------------------------------------------------------------
@@ -137,7 +153,8 @@ class TopologyEngine:
         self.alive = np.zeros(cap, dtype=bool)
         self.alive[:n] = [row[2] != "retired" for row in nodes]
         self.min_up = np.ones(cap, dtype=I32)
-        self.min_up[:n] = [row[3] if isinstance(row[3], int) and row[3] > 0 else 1 for row in nodes]
+        self.data_problems = {}
+        self.min_up[:n] = [self._checked_min_up(row[0], row[3]) for row in nodes]
         frame = pd.DataFrame(edges, columns=["s", "t", "d"])
         lookup = pd.Index(self.ids)
         src = lookup.get_indexer(pd.Index(frame["s"])).astype(I32)
@@ -230,6 +247,7 @@ class TopologyEngine:
             return  # not topology (e.g. create_token)
         if entry.op.endswith("_ci"):
             if entry.after is None:  # deleted: its relationships went in earlier entries
+                self.data_problems.pop(entry.entity, None)
                 self._set_alive(entry.entity, False)
                 self.index.pop(entry.entity, None)
                 return
@@ -238,8 +256,7 @@ class TopologyEngine:
             if i is None:
                 i = self._add_node(after["id"], after["class"])
             attrs = after.get("attributes") or {}
-            min_up = attrs.get("min_up")
-            self.min_up[i] = min_up if isinstance(min_up, int) and min_up > 0 else 1
+            self.min_up[i] = self._checked_min_up(after["id"], attrs.get("min_up"))
             self._set_alive(after["id"], attrs.get("status") != "retired")
             return
         record = entry.after or entry.before
@@ -265,6 +282,37 @@ class TopologyEngine:
                     self.impact_alive[self._impact_position(s, d, t)] = False
             if self.type_kind[t] == REDUNDANT and self.alive[d]:
                 self.nred[s] -= 1
+
+    def _checked_min_up(self, ident: str, value: object) -> int:
+        """A stored ``min_up`` the kernels can use (1 when absent); a value no write would accept
+        today (stored by an older version, or by hand) is reported and read as 1, so one bad
+        record cannot take every analysis down."""
+        self.data_problems.pop(ident, None)
+        if value is None:
+            return 1
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_MIN_UP:
+            return value
+        if value == UNREADABLE:
+            problem = DataProblem(
+                ident, "attributes", "the stored attributes are not valid JSON (e.g. NaN written "
+                "by an older version)", "write the CI again with valid values "
+                "(upsertCis or servicegraph import); min_up is read as 1 until then",
+            )  # fmt: skip
+        else:
+            problem = DataProblem(
+                ident, "min_up", f"{value!r} is not an integer between 1 and {_MAX_MIN_UP:,}",
+                "set min_up to the number of members that must be up (or remove it); it is "
+                "read as 1 until then",
+            )  # fmt: skip
+        self.data_problems[ident] = problem
+        return 1
+
+    def problems_among(self, nodes: np.ndarray) -> list[DataProblem]:
+        """The data problems of these node indices (for an analysis that reached them)."""
+        if not self.data_problems:
+            return []
+        ids = self.id_array()[nodes]
+        return [self.data_problems[i] for i in ids.tolist() if i in self.data_problems]
 
     def _add_node(self, ident: str, cls: str) -> int:
         if self.n == len(self.cls):

@@ -26,6 +26,14 @@ from typing import Any, Literal
 import yaml
 
 from servicegraph.errors import ModelError
+from servicegraph.graph.values import (
+    MAX_LIST_ITEMS,
+    MAX_TEXT_LENGTH,
+    integer_problem,
+    json_problem,
+    number_problem,
+    text_problem,
+)
 
 __all__ = [
     "RESERVED_FIELDS",
@@ -52,6 +60,18 @@ IMPACTS = ("required", "redundant", "none")
 RESERVED_FIELDS = frozenset({"id", "class", "name", "version", "attributes"})
 _CLASS_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _REL_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _load_json_cell(text: str) -> Any:
+    """A JSON cell: orjson refuses NaN/Infinity and bounds nesting (no RecursionError)."""
+    import orjson
+
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{text[:60]!r} is not valid JSON ({exc.msg})") from exc
 
 
 @dataclass(frozen=True)
@@ -73,31 +93,46 @@ class AttributeSpec:
         if t == "string":
             if not isinstance(value, str):
                 return f"expected a string, got {_kind(value)}"
+            if len(value) > MAX_TEXT_LENGTH:
+                return f"is {len(value):,} characters long, more than {MAX_TEXT_LENGTH:,}"
+            if problem := text_problem(value):
+                return problem
             if self.pattern and not re.fullmatch(self.pattern, value):
                 return f"{value!r} does not match pattern {self.pattern!r}"
             return None
         if t == "integer":
             if isinstance(value, bool) or not isinstance(value, int):
                 return f"expected an integer, got {_kind(value)}"
-            return self._range(value)
+            return self._range(value) or integer_problem(value)
         if t == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return f"expected a number, got {_kind(value)}"
-            return self._range(value)
+            return number_problem(value) or self._range(value)
         if t == "boolean":
             return (
                 None if isinstance(value, bool) else f"expected true or false, got {_kind(value)}"
             )
         if t == "enum":
-            if value not in self.values:
+            if not isinstance(value, str) or value not in self.values:
                 return f"{value!r} is not one of {', '.join(self.values)}"
             return None
         if t == "string_list":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 return f"expected a list of strings, got {_kind(value)}"
+            if len(value) > MAX_LIST_ITEMS:
+                return f"has {len(value):,} items, more than {MAX_LIST_ITEMS:,}"
+            for i, item in enumerate(value):
+                if problem := text_problem(item) or (
+                    f"is longer than {MAX_TEXT_LENGTH:,} characters"
+                    if len(item) > MAX_TEXT_LENGTH
+                    else None
+                ):
+                    return f"item {i}: {problem}"
             return None
         if t == "json":
-            return None if value is not None else "expected a JSON value, got null"
+            if value is None:
+                return "expected a JSON value, got null"
+            return json_problem(value)
         if t in ("date", "datetime"):
             if not isinstance(value, str):
                 return f"expected an ISO 8601 {t} string, got {_kind(value)}"
@@ -110,17 +145,22 @@ class AttributeSpec:
         raise AssertionError(t)  # pragma: no cover - types are checked when the model is built
 
     def parse_text(self, text: str) -> Any:
-        """Convert a CSV cell to this attribute's type (raises ValueError with the reason)."""
+        """Convert a CSV cell to this attribute's type (raises ValueError with the reason).
+
+        As strict as JSON: integers are digits, numbers are JSON numbers (no ``nan``, ``inf``,
+        ``1_000``), a ``string_list`` given as a JSON array must hold strings."""
         t = self.type
         if t == "integer":
+            if not _INTEGER_TEXT.fullmatch(text):
+                raise ValueError(f"{text!r} is not an integer (digits, optional sign)")
             return int(text)
         if t == "number":
+            if not _NUMBER_TEXT.fullmatch(text):
+                raise ValueError(f"{text!r} is not a number (e.g. 42, -0.5, 1.5e3)")
             number = float(text)
-            return (
-                int(number)
-                if number.is_integer() and "." not in text and "e" not in text
-                else number
-            )
+            if _INTEGER_TEXT.fullmatch(text):
+                return int(text)
+            return number  # 1e400 parses to inf: check() refuses it by name
         if t == "boolean":
             lowered = text.strip().lower()
             if lowered in ("true", "1", "yes"):
@@ -129,10 +169,14 @@ class AttributeSpec:
                 return False
             raise ValueError(f"{text!r} is not a boolean (true/false)")
         if t == "string_list":
-            items = json.loads(text) if text.startswith("[") else text.split(";")
-            return [str(part) for part in items if part != ""]
+            if text.startswith("["):
+                items = _load_json_cell(text)
+                if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                    raise ValueError(f"{text!r} is not a JSON array of strings")
+                return items
+            return [part for part in text.split(";") if part != ""]
         if t == "json":
-            return json.loads(text)
+            return _load_json_cell(text)
         return text
 
     def format_text(self, value: Any) -> str:

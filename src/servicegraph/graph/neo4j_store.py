@@ -9,7 +9,7 @@ serialises writers. All retrying lives in the driver's ``execute_write``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import neo4j
@@ -22,7 +22,7 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from servicegraph.errors import StoreUnavailable
+from servicegraph.errors import RuleViolation, StoreUnavailable
 from servicegraph.graph.cypher import query, statements, typed_query
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
@@ -31,6 +31,8 @@ from servicegraph.graph.records import (
     Page,
     Relationship,
     RelKey,
+    StoreDump,
+    TokenRecord,
     decode_cursor,
     dump_json,
     load_json,
@@ -185,18 +187,7 @@ class Neo4jStore(GraphStore):
         rows = self._read(
             "journal", entity=entity, since=since, limit=2**62 if limit is None else limit
         )
-        return [
-            JournalEntry(
-                r["seq"],
-                r["at"],
-                r["actor"],
-                r["op"],
-                r["entity"],
-                load_json(r["before"]),
-                load_json(r["after"]),
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
 
     def head_seq(self) -> int:
         return int(self._read("head_seq")[0]["seq"])
@@ -206,34 +197,113 @@ class Neo4jStore(GraphStore):
         out["relationships"] = self._read("count_relationships")[0]["count"]
         return out
 
-    def add_token(self, token_hash: str, user: str, role: str, actor: str) -> None:
+    # -- tokens ---------------------------------------------------------------------------------
+    def add_token(
+        self, token_hash: str, user: str, role: str, actor: str, expires_at: str | None = None
+    ) -> None:
         at = utc_now()
+        entry = {"user": user, "role": role, "expires_at": expires_at}
 
         def work(tx: _Neo4jWriteTx) -> None:
-            tx.tx.run(query("create_token"), hash=token_hash, user=user, role=role, at=at).consume()
-            entry = {"user": user, "role": role}
-            seq = tx.head + 1
             tx.tx.run(
-                query("append_journal"),
-                entries=[
-                    {
-                        "seq": seq,
-                        "op": "create_token",
-                        "entity": f"user:{user}",
-                        "before": None,
-                        "after": dump_json(entry),
-                    }
-                ],
-                last=seq,
-                at=at,
-                actor=actor,
-            ).consume()
+                query("create_token"),
+                hash=token_hash, user=user, role=role, at=at, expires_at=expires_at,
+            ).consume()  # fmt: skip
+            tx.journal(at, actor, [("create_token", f"token:{token_hash[:12]}", None, entry)])
 
         self._run_write(work)
 
-    def find_token(self, token_hash: str) -> tuple[str, str] | None:
+    def find_token(self, token_hash: str) -> TokenRecord | None:
         rows = self._read("find_token", hash=token_hash)
-        return (rows[0]["user"], rows[0]["role"]) if rows else None
+        return _token(rows[0]) if rows else None
+
+    def list_tokens(self) -> list[TokenRecord]:
+        return [_token(r) for r in self._read("list_tokens")]
+
+    def revoke_tokens(self, hashes: Collection[str], actor: str, at: str) -> int:
+        def work(tx: _Neo4jWriteTx) -> int:
+            rows = list(tx.tx.run(query("revoke_tokens"), hashes=sorted(hashes), at=at))
+            entries = [
+                ("revoke_token", f"token:{r['hash'][:12]}", {"user": r["user"], "role": r["role"]},
+                 None)
+                for r in rows
+            ]  # fmt: skip
+            if entries:
+                tx.journal(at, actor, entries)
+            return len(rows)
+
+        return self._run_write(work)
+
+    def touch_token(self, token_hash: str, at: str) -> None:
+        try:
+            self._driver.execute_query(
+                query("touch_token"), hash=token_hash, at=at, database_=self.database
+            )
+        except (Neo4jError, ServiceUnavailable, SessionExpired):
+            return  # best effort: a request is never refused for its bookkeeping
+
+    # -- backup and restore ---------------------------------------------------------------------
+    def dump(self) -> StoreDump:
+        def read(tx: neo4j.ManagedTransaction) -> StoreDump:
+            cis = [
+                _ci(r, self.model)
+                for r in tx.run(
+                    query("find_cis"), after="", classes=None, attributes={}, limit=2**62
+                )
+            ]
+            rels = [
+                _rel(r)
+                for r in tx.run(
+                    query("find_relationships"), source=None, target=None, types=None,
+                    after=["", "", ""], limit=2**62,
+                )
+            ]  # fmt: skip
+            journal = [_entry(r) for r in tx.run(query("journal"), entity=None, since=0,
+                                                 limit=2**62)]  # fmt: skip
+            tokens = sorted((_token(r) for r in tx.run(query("list_tokens"))), key=lambda t: t.hash)
+            return StoreDump(cis, rels, journal, tokens)
+
+        with self._driver.session(database=self.database) as session:
+            return session.execute_read(read)
+
+    def load_dump(self, dump: StoreDump) -> None:
+        def work(tx: _Neo4jWriteTx) -> None:
+            if tx.head or not tx.tx.run(query("is_empty")).single(strict=True)["empty"]:
+                raise RuleViolation(
+                    "restore_into_empty_store",
+                    f"{self.uri} is not empty; restore into a new store, or pass --replace to "
+                    "discard what it holds",
+                )
+            rows = [{"id": c.id, "props": _props(c, self.model)} for c in dump.cis]
+            for part in _chunks(rows):
+                tx.tx.run(query("upsert_cis"), rows=part).consume()
+            by_type: dict[str, list[dict[str, Any]]] = {}
+            for rel in dump.relationships:
+                by_type.setdefault(rel.type, []).append(rel.to_dict())
+            for rel_type, rel_rows in by_type.items():
+                for part in _chunks(rel_rows):
+                    tx.tx.run(typed_query("upsert_relationships", rel_type), rows=part).consume()
+            entries = [
+                {**e.to_dict(), "before": dump_json(e.before), "after": dump_json(e.after)}
+                for e in dump.journal
+            ]
+            last = dump.journal[-1].seq if dump.journal else 0
+            for part in _chunks(entries):
+                tx.tx.run(query("load_journal"), entries=part, last=last).consume()
+            tokens = [t.to_dict(with_hash=True) for t in dump.tokens]
+            for part in _chunks([{k: v for k, v in t.items() if k != "id"} for t in tokens]):
+                tx.tx.run(query("load_tokens"), rows=part).consume()
+
+        self._run_write(work)
+
+    def delete_everything(self) -> None:
+        """Remove every servicegraph node, in batches (restore --replace)."""
+        while True:
+            records, _, _ = self._driver.execute_query(
+                query("delete_everything"), database_=self.database
+            )
+            if not records[0]["deleted"]:
+                return
 
     def impact_reference(self, seeds: list[str], max_depth: int | None = None) -> dict[str, int]:
         """The Cypher reference for the engine's impacted set: id -> shortest hop count."""
@@ -276,7 +346,28 @@ class _Neo4jWriteTx:
         }
         return sorted(rels.values(), key=lambda r: r.key)
 
-    def apply(self, plan: Plan, actor: str, at: str, progress: Progress) -> tuple[int, int]:
+    def journal(
+        self,
+        at: str,
+        actor: str,
+        entries: Sequence[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]],
+    ) -> None:
+        """Append (op, entity, before, after) entries after the head this transaction locked."""
+        first = self.head + 1
+        rows = [
+            {"seq": first + i, "op": op, "entity": entity, "before": dump_json(before),
+             "after": dump_json(after)}
+            for i, (op, entity, before, after) in enumerate(entries)
+        ]  # fmt: skip
+        last = first + len(rows) - 1
+        self.tx.run(
+            query("append_journal"), entries=rows, last=last, at=at, actor=actor, reason=None
+        ).consume()
+        self.head = last
+
+    def apply(
+        self, plan: Plan, actor: str, at: str, progress: Progress, reason: str | None
+    ) -> tuple[int, int]:
         total, done = len(plan.mutations), 0
 
         def run(name: str, param: str, items: list[Any], text: str | None = None) -> None:
@@ -312,7 +403,7 @@ class _Neo4jWriteTx:
         last = first + len(entries) - 1
         for part in _chunks(entries):
             self.tx.run(
-                query("append_journal"), entries=part, last=last, at=at, actor=actor
+                query("append_journal"), entries=part, last=last, at=at, actor=actor, reason=reason
             ).consume()
         return first, last
 
@@ -354,6 +445,20 @@ def _ci(record: neo4j.Record, model: Model) -> CI:
         is_json = spec is not None and k in spec.attributes and spec.attributes[k].type == "json"
         attributes[k] = load_json(v) if is_json else v
     return CI(props["id"], cls, props["name"], attributes, props["version"])
+
+
+def _entry(r: neo4j.Record) -> JournalEntry:
+    return JournalEntry(
+        r["seq"], r["at"], r["actor"], r["op"], r["entity"], load_json(r["before"]),
+        load_json(r["after"]), r["reason"],
+    )  # fmt: skip
+
+
+def _token(r: neo4j.Record) -> TokenRecord:
+    return TokenRecord(
+        r["hash"], r["user"], r["role"], r["created_at"], r["expires_at"], r["last_used_at"],
+        r["revoked_at"],
+    )  # fmt: skip
 
 
 def _rel(record: neo4j.Record) -> Relationship:

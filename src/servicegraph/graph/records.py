@@ -21,6 +21,8 @@ __all__ = [
     "Page",
     "RelKey",
     "Relationship",
+    "StoreDump",
+    "TokenRecord",
     "WriteResult",
     "decode_cursor",
     "dump_json",
@@ -112,6 +114,7 @@ class JournalEntry:
     entity: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    reason: str | None = None  # why, when the writer said so (a forced retirement, an undelete …)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,7 +125,49 @@ class JournalEntry:
             "entity": self.entity,
             "before": self.before,
             "after": self.after,
+            "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token as stored: never the token itself, only its SHA-256 (``hash``).
+
+    ``id`` (the hash's first 12 hex digits) names the token in listings and revocations."""
+
+    hash: str
+    user: str
+    role: str
+    created_at: str
+    expires_at: str | None = None
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.hash[:12]
+
+    def to_dict(self, with_hash: bool = False) -> dict[str, Any]:
+        out = {
+            "id": self.id,
+            "user": self.user,
+            "role": self.role,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "last_used_at": self.last_used_at,
+            "revoked_at": self.revoked_at,
+        }
+        return {"hash": self.hash, **out} if with_hash else out
+
+
+@dataclass
+class StoreDump:
+    """Everything a store holds, exactly (versions, journal, tokens): what backups carry."""
+
+    cis: list[CI]
+    relationships: list[Relationship]
+    journal: list[JournalEntry]
+    tokens: list[TokenRecord]
 
 
 @dataclass
@@ -214,7 +259,11 @@ def _bad_cursor(cursor: str | None) -> ValidationFailed:
 
 def dump_json(value: Any) -> str | None:
     """Stored JSON text (keys sorted, compact); None stays None."""
-    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if value is None:
+        return None
+    # allow_nan=False: validation refuses non-finite numbers; should one slip through, fail the
+    # write rather than store text that SQLite's JSON functions cannot read back.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def load_json(text: str | None) -> Any:

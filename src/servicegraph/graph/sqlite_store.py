@@ -1,19 +1,25 @@
-"""The embedded store: one SQLite file in WAL mode (readers never block the writer).
+"""The embedded store: one SQLite file in WAL mode (readers never wait for the writer).
 
-Tables: ``cis`` (attributes as JSON), ``relationships`` (keyed by source, type, target) and
-``journal``. Writes run under ``BEGIN IMMEDIATE`` so the journal's seq order is the commit order.
+Tables: ``cis`` (attributes as JSON), ``relationships`` (keyed by source, type, target),
+``journal`` and ``api_tokens``. Writes run under ``BEGIN IMMEDIATE`` on one writer connection, so
+the journal's seq order is the commit order; each thread reads on a connection of its own, so reads
+keep answering while a write waits for the lock. A write that cannot get the lock within the write
+timeout (``SERVICEGRAPH_WRITE_TIMEOUT`` seconds, default 10) raises :class:`StoreBusy`; a damaged
+file raises :class:`StoreCorrupt` (``servicegraph check`` runs SQLite's integrity check).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from servicegraph.errors import StoreUnavailable
+from servicegraph.errors import StoreBusy, StoreCorrupt, StoreUnavailable
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
     CI,
@@ -21,6 +27,8 @@ from servicegraph.graph.records import (
     Page,
     Relationship,
     RelKey,
+    StoreDump,
+    TokenRecord,
     decode_cursor,
     dump_json,
     load_json,
@@ -28,6 +36,7 @@ from servicegraph.graph.records import (
     rel_cursor,
 )
 from servicegraph.graph.store import (
+    UNREADABLE,
     GraphStore,
     Plan,
     Progress,
@@ -36,7 +45,7 @@ from servicegraph.graph.store import (
     utc_now,
 )
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteStore", "write_timeout"]
 
 T = TypeVar("T")
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
@@ -64,63 +73,151 @@ CREATE TABLE IF NOT EXISTS journal (
     op TEXT NOT NULL,
     entity TEXT NOT NULL,
     before TEXT,
-    after TEXT
+    after TEXT,
+    reason TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_entity ON journal(entity, seq);
 CREATE TABLE IF NOT EXISTS api_tokens (
     hash TEXT PRIMARY KEY,
     user TEXT NOT NULL,
     role TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    last_used_at TEXT,
+    revoked_at TEXT
 );
 """
+# Columns added after the first release: (table, column, declaration), added when missing.
+_ADDED_COLUMNS = (
+    ("journal", "reason", "TEXT"),
+    ("api_tokens", "expires_at", "TEXT"),
+    ("api_tokens", "last_used_at", "TEXT"),
+    ("api_tokens", "revoked_at", "TEXT"),
+)
+_TOKEN_COLUMNS = "hash, user, role, created_at, expires_at, last_used_at, revoked_at"
+_JOURNAL_COLUMNS = "seq, at, actor, op, entity, before, after, reason"
+
+
+def write_timeout() -> float:
+    """Seconds a write waits for the store's write lock (``SERVICEGRAPH_WRITE_TIMEOUT``)."""
+    try:
+        return max(0.0, float(os.environ.get("SERVICEGRAPH_WRITE_TIMEOUT", "10")))
+    except ValueError:
+        return 10.0
 
 
 class SqliteStore(GraphStore):
-    """GraphStore on a SQLite file; safe to share between threads (one connection, one lock)."""
+    """GraphStore on a SQLite file; safe to share between threads."""
 
-    def __init__(self, path: str | Path, model: Model) -> None:
+    def __init__(self, path: str | Path, model: Model, timeout: float | None = None) -> None:
         super().__init__(model)
         self.path = Path(path)
         self.uri = f"sqlite:{self.path}"
-        try:
-            if self.path.parent and not self.path.parent.exists():
-                raise sqlite3.OperationalError(f"directory {self.path.parent} does not exist")
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+        self.timeout = write_timeout() if timeout is None else timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        if self.path.parent and not self.path.parent.exists():
             raise StoreUnavailable(
-                f"cannot open the embedded store at {self.path}: {exc}; "
-                "pass --db PATH (or SERVICEGRAPH_DB) naming a writable SQLite file"
+                f"cannot open the embedded store at {self.path}: directory {self.path.parent} "
+                "does not exist; pass --db PATH (or SERVICEGRAPH_DB) naming a writable SQLite file"
+            )
+        with self._errors("open"):
+            self._writer = self._connect(self.timeout)
+            self._writer.execute("PRAGMA journal_mode=WAL")
+            self._writer.executescript(_SCHEMA)
+            self._add_missing_columns()
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=timeout
+        )
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        with self._connections_lock:
+            self._connections.append(db)
+        return db
+
+    def _add_missing_columns(self) -> None:
+        for table, column, decl in _ADDED_COLUMNS:
+            have = {r[1] for r in self._writer.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """SQLite's errors as the store's: busy, corrupt, or unavailable (never a traceback)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise StoreBusy(
+                    f"the store {self.path} is busy: another writer held its write lock for more "
+                    f"than {self.timeout:g} s ({doing}); nothing was written, try again "
+                    "(SERVICEGRAPH_WRITE_TIMEOUT sets the wait)"
+                ) from exc
+            if "malformed" in text or "not a database" in text:
+                raise self._corrupt(exc) from exc
+            raise StoreUnavailable(
+                f"the embedded store at {self.path} failed ({doing}): {text}; check the file's "
+                "permissions and free disk space"
             ) from exc
-        self._lock = threading.RLock()
+        except sqlite3.DatabaseError as exc:  # malformed image, not a database, …
+            raise self._corrupt(exc) from exc
+
+    def _corrupt(self, exc: Exception) -> StoreCorrupt:
+        return StoreCorrupt(
+            f"the embedded store at {self.path} is damaged ({exc}); run `servicegraph check "
+            f"--db {self.path}` and restore the latest backup (`servicegraph restore`)"
+        )
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """This thread's read connection (WAL: it sees the last commit and never blocks)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect(timeout=30)
+        return db
+
+    def _read(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._errors(doing):
+            return work(self._db)
 
     # -- writes ---------------------------------------------------------------------------------
     def _run_write(self, work: Callable[[Any], T]) -> T:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        if not self._write_lock.acquire(timeout=self.timeout if self.timeout > 0 else -1):
+            raise StoreBusy(
+                f"the store {self.path} is busy: another write in this process held it for more "
+                f"than {self.timeout:g} s; nothing was written, try again"
+            )
+        try:
+            with self._errors("write"):
+                self._writer.execute("BEGIN IMMEDIATE")
             try:
-                result = work(_SqliteWriteTx(self._db))
+                with self._errors("write"):
+                    result = work(_SqliteWriteTx(self._writer))
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            with self._errors("commit"):
+                self._writer.execute("COMMIT")
             return result
+        finally:
+            self._write_lock.release()
 
     # -- reads ----------------------------------------------------------------------------------
     def get_cis(self, ids: Collection[str]) -> dict[str, CI]:
-        with self._lock:
-            return _fetch_cis(self._db, ids)
+        return self._read("read CIs", lambda db: _fetch_cis(db, ids))
 
     def labels(self, ids: Collection[str]) -> dict[str, tuple[str, str]]:
         ids = sorted(ids)  # in key order the B-tree pages are read once each (~40% faster)
-        with self._lock:
-            rows = _select_in(self._db, "SELECT id, class, name FROM cis WHERE id IN ({ids})", ids)
+        rows = self._read(
+            "read CIs",
+            lambda db: _select_in(db, "SELECT id, class, name FROM cis WHERE id IN ({ids})", ids),
+        )
         return {r[0]: (r[1], r[2]) for r in rows}
 
     def find_cis(
@@ -136,11 +233,14 @@ class SqliteStore(GraphStore):
             where.append(f"class IN ({','.join('?' * len(classes))})")
             params.extend(classes)
         for name, value in (attributes or {}).items():
-            where.append("json_extract(attributes, ?) = json_extract(?, '$')")
+            # json_valid first: one unreadable row must not fail the whole listing
+            where.append(
+                "CASE WHEN json_valid(attributes) THEN json_extract(attributes, ?) END "
+                "= json_extract(?, '$')"
+            )
             params.extend([f'$."{name}"', json.dumps(value)])
         sql = f"SELECT * FROM cis WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
-        with self._lock:
-            rows = self._db.execute(sql, [*params, first + 1]).fetchall()
+        rows = self._read("find CIs", lambda db: db.execute(sql, [*params, first + 1]).fetchall())
         items = [_ci(r) for r in rows[:first]]
         return make_page(items, len(rows) > first, lambda ci: ci.id)
 
@@ -167,22 +267,21 @@ class SqliteStore(GraphStore):
             f"SELECT * FROM relationships WHERE {' AND '.join(where)} "
             "ORDER BY source, type, target LIMIT ?"
         )
-        with self._lock:
-            rows = self._db.execute(sql, [*params, first + 1]).fetchall()
+        rows = self._read(
+            "find relationships", lambda db: db.execute(sql, [*params, first + 1]).fetchall()
+        )
         items = [_rel(r) for r in rows[:first]]
         return make_page(items, len(rows) > first, lambda r: "\0".join(r.key))
 
     def relationships_of(self, ids: Collection[str]) -> list[Relationship]:
-        with self._lock:
-            return _touching(self._db, ids)
+        return self._read("read relationships", lambda db: _touching(db, ids))
 
     def iter_cis(self, chunk: int = 10_000) -> Iterator[CI]:
         last = ""
+        sql = "SELECT * FROM cis WHERE id > ? ORDER BY id LIMIT ?"
         while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT * FROM cis WHERE id > ? ORDER BY id LIMIT ?", (last, chunk)
-                ).fetchall()
+            after = last
+            rows = self._read("read CIs", lambda db: db.execute(sql, (after, chunk)).fetchall())
             yield from (_ci(r) for r in rows)
             if len(rows) < chunk:
                 return
@@ -190,92 +289,217 @@ class SqliteStore(GraphStore):
 
     def iter_relationships(self, chunk: int = 10_000) -> Iterator[Relationship]:
         last: tuple[str, str, str] = ("", "", "")
+        sql = (
+            "SELECT * FROM relationships WHERE (source, type, target) > (?, ?, ?) "
+            "ORDER BY source, type, target LIMIT ?"
+        )
         while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT * FROM relationships WHERE (source, type, target) > (?, ?, ?) "
-                    "ORDER BY source, type, target LIMIT ?",
-                    (*last, chunk),
-                ).fetchall()
+            after = last
+            rows = self._read(
+                "read relationships", lambda db: db.execute(sql, (*after, chunk)).fetchall()
+            )
             yield from (_rel(r) for r in rows)
             if len(rows) < chunk:
                 return
             last = (rows[-1][0], rows[-1][1], rows[-1][2])
 
     def topology(self) -> tuple[list[TopologyNode], list[RelKey], int]:
-        with self._lock:
-            self._db.execute("BEGIN")  # one snapshot for nodes, edges and seq
+        def read(db: sqlite3.Connection) -> tuple[list[TopologyNode], list[RelKey], int]:
+            db.execute("BEGIN")  # one snapshot for nodes, edges and seq
             try:
-                nodes = self._db.execute(
-                    "SELECT id, class, json_extract(attributes, '$.status'), "
-                    "json_extract(attributes, '$.min_up') FROM cis"
+                # A row whose attributes are not valid JSON (NaN written by an older version)
+                # is reported by the engine, not allowed to fail the whole projection.
+                nodes = db.execute(
+                    "SELECT id, class, CASE WHEN json_valid(attributes) THEN "
+                    "json_extract(attributes, '$.status') END, CASE WHEN json_valid(attributes) "
+                    "THEN json_extract(attributes, '$.min_up') ELSE ? END FROM cis",
+                    (UNREADABLE,),
                 ).fetchall()
-                edges = self._db.execute(
-                    "SELECT source, type, target FROM relationships"
-                ).fetchall()
-                seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]
+                edges = db.execute("SELECT source, type, target FROM relationships").fetchall()
+                seq = db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]
             finally:
-                self._db.execute("COMMIT")
-        return nodes, edges, int(seq)
+                db.execute("COMMIT")
+            return nodes, edges, int(seq)
+
+        return self._read("read the topology", read)
 
     def journal(
         self, entity: str | None = None, since: int = 0, limit: int | None = None
     ) -> list[JournalEntry]:
-        sql = "SELECT * FROM journal WHERE seq > ?"
+        sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE seq > ?"
         params: list[Any] = [since]
         if entity is not None:
             sql += " AND entity = ?"
             params.append(entity)
         sql += " ORDER BY seq LIMIT ?"
         params.append(-1 if limit is None else limit)
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        return [
-            JournalEntry(r[0], r[1], r[2], r[3], r[4], load_json(r[5]), load_json(r[6]))
-            for r in rows
-        ]
+        rows = self._read("read the journal", lambda db: db.execute(sql, params).fetchall())
+        return [_entry(r) for r in rows]
 
     def head_seq(self) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT max(seq) FROM journal").fetchone()
+        row = self._read(
+            "read the journal", lambda db: db.execute("SELECT max(seq) FROM journal").fetchone()
+        )
         return int(row[0] or 0)
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            out = dict(
-                self._db.execute("SELECT class, count(*) FROM cis GROUP BY class").fetchall()
-            )
-            out["relationships"] = self._db.execute(
-                "SELECT count(*) FROM relationships"
-            ).fetchone()[0]
-        return out
+        def read(db: sqlite3.Connection) -> dict[str, int]:
+            out = dict(db.execute("SELECT class, count(*) FROM cis GROUP BY class").fetchall())
+            out["relationships"] = db.execute("SELECT count(*) FROM relationships").fetchone()[0]
+            return out
 
-    def add_token(self, token_hash: str, user: str, role: str, actor: str) -> None:
+        return self._read("count", read)
+
+    # -- tokens ---------------------------------------------------------------------------------
+    def add_token(
+        self, token_hash: str, user: str, role: str, actor: str, expires_at: str | None = None
+    ) -> None:
         at = utc_now()
-        entry = {"user": user, "role": role}
+        entry = {"user": user, "role": role, "expires_at": expires_at}
 
         def work(tx: _SqliteWriteTx) -> None:
             tx.db.execute(
-                "INSERT INTO api_tokens(hash, user, role, created_at) VALUES (?,?,?,?)",
-                (token_hash, user, role, at),
+                "INSERT INTO api_tokens(hash, user, role, created_at, expires_at) "
+                "VALUES (?,?,?,?,?)",
+                (token_hash, user, role, at, expires_at),
             )
-            tx.db.execute(
-                "INSERT INTO journal(at, actor, op, entity, before, after) VALUES (?,?,?,?,?,?)",
-                (at, actor, "create_token", f"user:{user}", None, dump_json(entry)),
-            )
+            tx.journal(at, actor, "create_token", f"token:{token_hash[:12]}", None, entry)
 
         self._run_write(work)
 
-    def find_token(self, token_hash: str) -> tuple[str, str] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT user, role FROM api_tokens WHERE hash = ?", (token_hash,)
-            ).fetchone()
-        return (row[0], row[1]) if row else None
+    def find_token(self, token_hash: str) -> TokenRecord | None:
+        row = self._read(
+            "read tokens",
+            lambda db: db.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?", (token_hash,)
+            ).fetchone(),
+        )
+        return TokenRecord(*row) if row else None
+
+    def list_tokens(self) -> list[TokenRecord]:
+        rows = self._read(
+            "read tokens",
+            lambda db: db.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, hash"
+            ).fetchall(),
+        )
+        return [TokenRecord(*r) for r in rows]
+
+    def revoke_tokens(self, hashes: Collection[str], actor: str, at: str) -> int:
+        def work(tx: _SqliteWriteTx) -> int:
+            live = [
+                TokenRecord(*r)
+                for r in _select_in(
+                    tx.db,
+                    f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE hash IN ({{ids}}) "
+                    "AND revoked_at IS NULL",
+                    sorted(hashes),
+                )
+            ]
+            for token in live:
+                tx.db.execute(
+                    "UPDATE api_tokens SET revoked_at = ? WHERE hash = ?", (at, token.hash)
+                )
+                before = {"user": token.user, "role": token.role}
+                tx.journal(at, actor, "revoke_token", f"token:{token.id}", before, None)
+            return len(live)
+
+        return self._run_write(work)
+
+    def touch_token(self, token_hash: str, at: str) -> None:
+        # Its own short-lived connection and a zero wait: a busy store skips the update.
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=0)
+            try:
+                db.execute(
+                    "UPDATE api_tokens SET last_used_at = ? WHERE hash = ?", (at, token_hash)
+                )
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return
+
+    # -- backup and restore ---------------------------------------------------------------------
+    def dump(self) -> StoreDump:
+        def read(db: sqlite3.Connection) -> StoreDump:
+            db.execute("BEGIN")
+            try:
+                cis = [_ci(r) for r in db.execute("SELECT * FROM cis ORDER BY id")]
+                rels = [
+                    _rel(r)
+                    for r in db.execute("SELECT * FROM relationships ORDER BY source, type, target")
+                ]
+                journal = [
+                    _entry(r)
+                    for r in db.execute(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq")
+                ]
+                tokens = [
+                    TokenRecord(*r)
+                    for r in db.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY hash")
+                ]
+            finally:
+                db.execute("COMMIT")
+            return StoreDump(cis, rels, journal, tokens)
+
+        return self._read("dump", read)
+
+    def load_dump(self, dump: StoreDump) -> None:
+        def work(tx: _SqliteWriteTx) -> None:
+            _require_empty(tx.db, self.uri)
+            db = tx.db
+            db.executemany(
+                "INSERT INTO cis(id, class, name, attributes, version) VALUES (?,?,?,?,?)",
+                [(c.id, c.cls, c.name, dump_json(c.attributes), c.version) for c in dump.cis],
+            )
+            db.executemany(
+                "INSERT INTO relationships(source, type, target, attributes) VALUES (?,?,?,?)",
+                [(r.source, r.type, r.target, dump_json(r.attributes)) for r in dump.relationships],
+            )
+            db.executemany(
+                f"INSERT INTO journal({_JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (e.seq, e.at, e.actor, e.op, e.entity, dump_json(e.before),
+                     dump_json(e.after), e.reason)
+                    for e in dump.journal
+                ],
+            )  # fmt: skip
+            db.executemany(
+                f"INSERT INTO api_tokens({_TOKEN_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                [
+                    (t.hash, t.user, t.role, t.created_at, t.expires_at, t.last_used_at,
+                     t.revoked_at)
+                    for t in dump.tokens
+                ],
+            )  # fmt: skip
+
+        self._run_write(work)
+
+    def backup_to(self, path: str | Path) -> None:
+        """A consistent copy of this store into a new SQLite file (SQLite's online backup API:
+        safe while the server writes)."""
+        with self._errors("backup"):
+            target = sqlite3.connect(path)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+
+    def integrity_problems(self) -> list[str]:
+        def check(db: sqlite3.Connection) -> list[str]:
+            found = [r[0] for r in db.execute("PRAGMA integrity_check")]
+            problems = [] if found == ["ok"] else found
+            for row in db.execute("PRAGMA foreign_key_check"):
+                problems.append(f"table {row[0]} row {row[1]} points at a missing {row[2]} row")
+            return problems
+
+        return self._read("check integrity", check)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._connections_lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
 
 
 class _SqliteWriteTx:
@@ -296,7 +520,23 @@ class _SqliteWriteTx:
     def relationships_touching(self, ids: Collection[str]) -> list[Relationship]:
         return _touching(self.db, ids)
 
-    def apply(self, plan: Plan, actor: str, at: str, progress: Progress) -> tuple[int, int]:
+    def journal(
+        self,
+        at: str,
+        actor: str,
+        op: str,
+        entity: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO journal(at, actor, op, entity, before, after) VALUES (?,?,?,?,?,?)",
+            (at, actor, op, entity, dump_json(before), dump_json(after)),
+        )
+
+    def apply(
+        self, plan: Plan, actor: str, at: str, progress: Progress, reason: str | None
+    ) -> tuple[int, int]:
         db = self.db
         total, done = len(plan.mutations), 0
 
@@ -322,13 +562,26 @@ class _SqliteWriteTx:
         )
         first = int(db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]) + 1
         db.executemany(
-            "INSERT INTO journal(seq, at, actor, op, entity, before, after) VALUES (?,?,?,?,?,?,?)",
+            f"INSERT INTO journal({_JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
             [
-                (first + i, at, actor, m.op, m.entity, dump_json(m.before), dump_json(m.after))
+                (first + i, at, actor, m.op, m.entity, dump_json(m.before), dump_json(m.after),
+                 reason)
                 for i, m in enumerate(plan.mutations)
             ],
-        )
+        )  # fmt: skip
         return first, first + total - 1
+
+
+def _require_empty(db: sqlite3.Connection, uri: str) -> None:
+    for table in ("cis", "relationships", "journal", "api_tokens"):
+        if db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+            from servicegraph.errors import RuleViolation
+
+            raise RuleViolation(
+                "restore_into_empty_store",
+                f"{uri} is not empty (its {table} table holds rows); restore into a new store, "
+                "or pass --replace to discard what it holds",
+            )
 
 
 def _select_in(db: sqlite3.Connection, sql: str, ids: Collection[str]) -> list[Any]:
@@ -362,3 +615,7 @@ def _ci(row: tuple[Any, ...]) -> CI:
 
 def _rel(row: tuple[Any, ...]) -> Relationship:
     return Relationship(row[0], row[1], row[2], json.loads(row[3]))
+
+
+def _entry(r: tuple[Any, ...]) -> JournalEntry:
+    return JournalEntry(r[0], r[1], r[2], r[3], r[4], load_json(r[5]), load_json(r[6]), r[7])

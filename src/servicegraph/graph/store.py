@@ -24,13 +24,16 @@ from servicegraph.graph.records import (
     Page,
     Relationship,
     RelKey,
+    StoreDump,
+    TokenRecord,
     WriteResult,
     relationship_entity,
 )
-from servicegraph.graph.validation import check_against_store, check_batch
+from servicegraph.graph.validation import check_against_store, check_batch, check_name
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "UNREADABLE",
     "GraphStore",
     "Mutation",
     "Plan",
@@ -42,7 +45,9 @@ __all__ = [
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
 Progress = Callable[[int, int], None]
-TopologyNode = tuple[str, str, str | None, int | None]  # id, class, status, min_up
+TopologyNode = tuple[str, str, str | None, Any]  # id, class, status, min_up (as stored)
+# In place of min_up: the node's stored attributes could not be read (written by an older version).
+UNREADABLE = "<unreadable attributes>"
 
 
 def _no_progress(done: int, total: int) -> None:
@@ -78,7 +83,9 @@ class WriteTx(Protocol):
 
     def relationships_touching(self, ids: Collection[str]) -> list[Relationship]: ...
 
-    def apply(self, plan: Plan, actor: str, at: str, progress: Progress) -> tuple[int, int]:
+    def apply(
+        self, plan: Plan, actor: str, at: str, progress: Progress, reason: str | None
+    ) -> tuple[int, int]:
         """Write the plan and its journal entries; return the first and last journal seq."""
         ...
 
@@ -93,15 +100,25 @@ class GraphStore(ABC):
 
     # -- writes ---------------------------------------------------------------------------------
     def write(
-        self, batch: Batch, actor: str = "system", progress: Progress | None = None
+        self,
+        batch: Batch,
+        actor: str = "system",
+        progress: Progress | None = None,
+        reason: str | None = None,
     ) -> WriteResult:
         """Apply ``batch`` atomically, or raise and write nothing.
 
-        ``progress(done, total)`` is called as the mutations are applied (for progress bars)."""
+        ``progress(done, total)`` is called as the mutations are applied (for progress bars);
+        ``reason`` is journaled with every entry of the write."""
         if not len(batch):
             return WriteResult()
-        problems = check_batch(self.model, batch)  # the store's checks add theirs: one full list
-        return self._run_write(lambda tx: self._write_in(tx, batch, actor, progress, problems))
+        problems = check_name("write", "actor", actor, limit=200)
+        if reason is not None:
+            problems += check_name("write", "reason", reason, limit=2_000)
+        problems += check_batch(self.model, batch)  # the store's checks add theirs: one full list
+        return self._run_write(
+            lambda tx: self._write_in(tx, batch, actor, progress, problems, reason)
+        )
 
     def upsert(
         self,
@@ -133,6 +150,7 @@ class GraphStore(ABC):
         actor: str,
         progress: Progress | None,
         problems: list[Problem],
+        reason: str | None = None,
     ) -> WriteResult:
         named = [ci.id for ci in batch.cis] + batch.retire + batch.delete_cis
         named += [end for r in batch.relationships for end in (r.source, r.target)]
@@ -156,7 +174,7 @@ class GraphStore(ABC):
         if not plan.mutations:
             return WriteResult(unchanged=plan.unchanged)
         at = utc_now()
-        first, last = tx.apply(plan, actor, at, progress or _no_progress)
+        first, last = tx.apply(plan, actor, at, progress or _no_progress, reason)
         ops = [m.op.split("_")[0] for m in plan.mutations]
         return WriteResult(
             created=ops.count("create"),
@@ -236,13 +254,47 @@ class GraphStore(ABC):
     def counts(self) -> dict[str, int]:
         """Number of CIs per class, plus ``relationships`` (total)."""
 
+    # -- API tokens (only hashes are stored; every replica reads the same table) ----------------
     @abstractmethod
-    def add_token(self, token_hash: str, user: str, role: str, actor: str) -> None:
+    def add_token(
+        self, token_hash: str, user: str, role: str, actor: str, expires_at: str | None = None
+    ) -> None:
         """Store an API token's hash for ``user`` with ``role`` (journaled, without the hash)."""
 
     @abstractmethod
-    def find_token(self, token_hash: str) -> tuple[str, str] | None:
-        """(user, role) of a stored token hash, or None."""
+    def find_token(self, token_hash: str) -> TokenRecord | None:
+        """The stored token with this hash (revoked and expired ones included), or None."""
+
+    @abstractmethod
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token, oldest first."""
+
+    @abstractmethod
+    def revoke_tokens(self, hashes: Collection[str], actor: str, at: str) -> int:
+        """Mark these tokens revoked (journaled); return how many were live."""
+
+    @abstractmethod
+    def touch_token(self, token_hash: str, at: str) -> None:
+        """Record a token's last use (best effort, not journaled: never fails a request)."""
+
+    # -- backup and restore ---------------------------------------------------------------------
+    @abstractmethod
+    def dump(self) -> StoreDump:
+        """Everything the store holds, exactly: CIs with versions, relationships, the whole
+        journal and the tokens (one consistent snapshot)."""
+
+    @abstractmethod
+    def load_dump(self, dump: StoreDump) -> None:
+        """Put a dump into this store, which must be empty, in one transaction (the journal is
+        copied as it is, not written anew)."""
+
+    def is_empty(self) -> bool:
+        counts = self.counts()
+        return not counts.pop("relationships") and not counts and self.head_seq() == 0
+
+    def integrity_problems(self) -> list[str]:
+        """What the store's own consistency check finds (empty: healthy)."""
+        return []
 
     @abstractmethod
     def close(self) -> None: ...

@@ -13,8 +13,9 @@ from typing import Any
 from servicegraph.errors import Problem
 from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Batch
+from servicegraph.graph.values import MAX_NAME_LENGTH, text_problem
 
-__all__ = ["check_against_store", "check_attributes", "check_batch"]
+__all__ = ["check_against_store", "check_attributes", "check_batch", "check_name"]
 
 MAX_ID_LENGTH = 200
 
@@ -32,8 +33,7 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
                 )
             seen.setdefault(ci.id, where)
         problems.extend(_check_class(model, where, ci.cls))
-        if not isinstance(ci.name, str) or not ci.name.strip():
-            problems.append(Problem(where, "name", "required: a non-empty string"))
+        problems.extend(check_name(where, "name", ci.name))
         if ci.cls in model.classes and not model.classes[ci.cls].abstract:
             problems.extend(
                 check_attributes(where, ci.attributes, model.classes[ci.cls].attributes, ci.cls)
@@ -165,8 +165,21 @@ def _check_class(model: Model, where: str, cls: Any) -> list[Problem]:
 def _check_id(where: str, field: str, value: Any) -> list[Problem]:
     if not isinstance(value, str) or not value.strip():
         return [Problem(where, field, "required: a non-empty string id")]
-    if value != value.strip():
-        return [Problem(where, field, f"{value!r} has leading or trailing spaces")]
     if len(value) > MAX_ID_LENGTH:
         return [Problem(where, field, f"ids are at most {MAX_ID_LENGTH} characters")]
+    if problem := text_problem(value, single_line=True):
+        return [Problem(where, field, f"the id {problem}")]
+    if value != value.strip():
+        return [Problem(where, field, f"{value!r} has leading or trailing spaces")]
+    return []
+
+
+def check_name(where: str, field: str, value: Any, limit: int = MAX_NAME_LENGTH) -> list[Problem]:
+    """A display name or actor: a non-empty single line of valid text, at most ``limit`` long."""
+    if not isinstance(value, str) or not value.strip():
+        return [Problem(where, field, "required: a non-empty string")]
+    if len(value) > limit:
+        return [Problem(where, field, f"at most {limit:,} characters, got {len(value):,}")]
+    if problem := text_problem(value, single_line=True):
+        return [Problem(where, field, problem)]
     return []

@@ -30,6 +30,8 @@ class ImpactResult:
     services: list[dict[str, str]] = field(default_factory=list)
     slas: list[dict[str, Any]] = field(default_factory=list)
     customers: list[dict[str, Any]] = field(default_factory=list)
+    # Stored values of the CIs it reached that the engine could not use (see DataProblem).
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def total_impacted(self) -> int:
@@ -68,6 +70,7 @@ class ImpactResult:
             "services": self.services,
             "slas": self.slas,
             "customers": self.customers,
+            "warnings": self.warnings,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -82,6 +85,8 @@ def analyse_impact(
     seeds = list(dict.fromkeys(ci_ids))
     propagation = engine.propagate(seeds, max_depth)
     result = ImpactResult(seeds, propagation, engine)
+    reached = np.concatenate([propagation.seeds, propagation.nodes])
+    result.warnings = [p.to_dict() for p in engine.problems_among(reached)]
     service_codes = [engine.class_code[c] for c in engine.model.descendants("service")]
     is_service = np.isin(engine.cls[propagation.nodes], service_codes)
     services = propagation.nodes[is_service]

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Batch, Relationship, WriteResult
@@ -112,14 +114,15 @@ def _cell(spec: AttributeSpec | None, value: Any) -> str:
 
 
 def _read_json(path: Path, batch: Batch) -> list[Problem]:
+    # orjson, not json: it refuses NaN/Infinity literals and invalid UTF-8 as the JSON standard
+    # does, and bounds nesting with an error instead of a RecursionError.
     try:
-        data = json.loads(path.read_text("utf-8"))
-    except UnicodeDecodeError as exc:
-        return [Problem(str(path), "file", f"not UTF-8 text ({exc.reason})")]
-    except json.JSONDecodeError as exc:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        reason = "not UTF-8 text" if "UTF-8" in exc.msg else exc.msg
         return [
             Problem(
-                str(path), "json", f"malformed at line {exc.lineno} column {exc.colno}: {exc.msg}"
+                str(path), "json", f"malformed at line {exc.lineno} column {exc.colno}: {reason}"
             )
         ]
     if not isinstance(data, dict) or not set(data) <= {"cis", "relationships"}:
