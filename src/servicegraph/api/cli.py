@@ -396,3 +396,7 @@ def main() -> None:
     except ServiceGraphError as exc:
         err.print(f"[red]error[/red] ({exc.code}): {exc}", highlight=False)
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

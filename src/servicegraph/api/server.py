@@ -1,35 +1,229 @@
 """The HTTP server: FastAPI with the GraphQL endpoint (``/graphql``, GraphiQL in a browser) and a
-health check."""
+health check.
+
+The event loop only moves bytes: every GraphQL request executes in a worker thread (on an event loop
+of that thread, for the DataLoaders), so a store call that waits — SQLite's write lock, a slow
+Neo4j — never stalls other requests, and each request runs within its time budget
+(:mod:`servicegraph.api.limits`). Bodies over the size limit are refused before they are read.
+Every error a client can cause comes back as JSON with a typed ``extensions.code``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from typing import Any
 
+import anyio
 import orjson
+from cross_web import HTTPException
 from fastapi import FastAPI, Request
+from graphql import GraphQLError
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionResult
 
 from servicegraph.api.graphql.context import Context
 from servicegraph.api.graphql.schema import build_schema
+from servicegraph.api.limits import Limits, QueryTimeout, deadline
 from servicegraph.api.python import ServiceGraph
 from servicegraph.graph import kernels
+from servicegraph.processes.access import authenticate
 
 __all__ = ["create_app"]
 
+MAX_ERRORS = 100  # errors listed in one response; `extensions.errorCount` gives the total
+_thread_loops = threading.local()
+
 
 class _Router(GraphQLRouter[Context, None]):
-    """Encodes responses with orjson: an impact listing 10k CIs is megabytes of JSON, and the
-    standard library took ~40 ms of the request for it."""
+    limits: Limits = Limits()
 
     def encode_json(self, data: object) -> bytes:
+        """orjson: an impact listing 10k CIs is megabytes of JSON (the standard library took
+        ~40 ms of the request for it)."""
         try:
             return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
         except TypeError:  # e.g. an integer beyond 64 bits in a JSON attribute
             return json.dumps(data, separators=(",", ":")).encode()
 
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return self.decode_json(data)
+        except orjson.JSONDecodeError as exc:
+            reason = "not UTF-8 text" if "UTF-8" in exc.msg else exc.msg
+            raise HTTPException(
+                400, f"the body is not valid JSON (line {exc.lineno} column {exc.colno}: {reason})"
+            ) from exc
 
-def create_app(sg: ServiceGraph) -> FastAPI:
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson: refuses NaN/Infinity and invalid UTF-8 (JSON does), bounds nesting."""
+        value = orjson.loads(data)
+        if not isinstance(value, dict):
+            raise HTTPException(
+                400,
+                'the body must be a JSON object: {"query": "...", "variables": {...}}',
+            )
+        return value
+
+    async def run(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().run(*args, **kwargs)
+        except HTTPException as exc:
+            code = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+            return _error_response(
+                exc.status_code, code.get(exc.status_code, "BAD_REQUEST"), exc.reason
+            )
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        run = super().execute_single
+        budget = self.limits.request_timeout
+
+        def work() -> ExecutionResult:
+            loop = getattr(_thread_loops, "loop", None)
+            if loop is None:
+                loop = _thread_loops.loop = asyncio.new_event_loop()
+            with deadline(budget):
+                try:
+                    return loop.run_until_complete(run(*args, **kwargs))
+                except QueryTimeout:
+                    _cancel_pending(loop)
+                    return ExecutionResult(data=None, errors=[_timeout_error(budget)])
+
+        return await anyio.to_thread.run_sync(work)
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = process_result(result)
+        errors: list[dict[str, Any]] | None = response.get("errors")  # type: ignore[assignment]
+        if errors:
+            for error in errors:
+                extensions = error.setdefault("extensions", {})
+                extensions.setdefault("code", _client_error_code(error))
+            if len(errors) > MAX_ERRORS:
+                response["errors"] = errors[:MAX_ERRORS]  # type: ignore[typeddict-item]
+                extra: dict[str, Any] = dict(response.get("extensions") or {})
+                extra["errorCount"] = len(errors)
+                response["extensions"] = extra
+        return response
+
+
+def _client_error_code(error: dict[str, Any]) -> str:
+    """A code for graphql-core's own errors (they come without one)."""
+    message = str(error.get("message", ""))
+    if message == "Unexpected error.":
+        return "INTERNAL_SERVER_ERROR"
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable '$"):
+        return "BAD_USER_INPUT"
+    if error.get("path"):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION"
+
+
+def _timeout_error(budget: float) -> GraphQLError:
+    return GraphQLError(
+        f"the request ran longer than its time budget of {budget:g} s and was stopped; ask for "
+        "less (smaller first:, fewer aliases) or raise SERVICEGRAPH_REQUEST_TIMEOUT",
+        extensions={"code": "QUERY_TIMEOUT", "budgetSeconds": budget},
+    )
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
+def _error_response(status: int, code: str, message: str) -> JSONResponse:
+    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=status)
+
+
+class BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with 413 before reading them (Content-Length),
+    or as soon as a streamed body passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.max_bytes
+            except ValueError:
+                await self._refuse(send, 400, "BAD_REQUEST", "Content-Length is not a number")
+                return
+            if too_large:
+                await self._refuse_size(send)
+                return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse_size(send)
+
+    async def _refuse_size(self, send: Send) -> None:
+        await self._refuse(
+            send,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"the request body is larger than {self.max_bytes:,} bytes "
+            "(SERVICEGRAPH_MAX_BODY_BYTES); import large data with `servicegraph import`",
+        )
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+        response = _error_response(status, code, message)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(response.body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
     """An app serving ``sg``; the topology engine is built before the first request."""
+    limits = limits or Limits.from_env()
     sg.engine  # noqa: B018 - build the projection at start-up, not on the first query
     kernels.warm_up()  # and compile its loops
 
@@ -37,13 +231,25 @@ def create_app(sg: ServiceGraph) -> FastAPI:
         return Context(sg, request.headers.get("authorization"))
 
     app = FastAPI(title="servicegraph", version="0.1.0")
-    router: GraphQLRouter[Context, None] = _Router(
-        build_schema(), context_getter=get_context, graphql_ide="graphiql"
+    router_class = type("Router", (_Router,), {"limits": limits})
+    router: GraphQLRouter[Context, None] = router_class(
+        build_schema(limits=limits), context_getter=get_context, graphql_ide="graphiql"
     )
     app.include_router(router, prefix="/graphql")
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
     @app.get("/health")
-    def health() -> dict[str, object]:
-        return {"status": "ok", "store": sg.store.uri, "journal_head": sg.store.head_seq()}
+    def health(request: Request) -> Response:
+        """Liveness for anyone; the store and its journal head only for a valid token."""
+        body: dict[str, object] = {"status": "ok"}
+        authorization = request.headers.get("authorization")
+        if authorization:
+            try:
+                authenticate(sg.store, authorization)
+            except Exception:
+                authorization = None
+        if authorization:
+            body.update(store=sg.store.uri, journal_head=sg.store.head_seq())
+        return JSONResponse(body)
 
     return app

@@ -22,7 +22,7 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from servicegraph.errors import RuleViolation, StoreUnavailable
+from servicegraph.errors import Problem, RuleViolation, StoreUnavailable, ValidationFailed
 from servicegraph.graph.cypher import query, statements, typed_query
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
@@ -86,9 +86,17 @@ class Neo4jStore(GraphStore):
             ) from exc
 
     def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
-        records, _, _ = self._driver.execute_query(
-            query(name), params, database_=self.database, routing_=neo4j.RoutingControl.READ
-        )
+        try:
+            records, _, _ = self._driver.execute_query(
+                query(name), params, database_=self.database, routing_=neo4j.RoutingControl.READ
+            )
+        except UnicodeEncodeError as exc:  # a lone surrogate in a look-up: nothing can match it
+            raise ValidationFailed(
+                [Problem("arguments", "text", "is not valid Unicode (a lone surrogate)")],
+                wrote=False,
+            ) from exc
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"lost Neo4j at {self.uri}: {exc}") from exc
         return records
 
     # -- writes ---------------------------------------------------------------------------------

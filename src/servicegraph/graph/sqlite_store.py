@@ -16,10 +16,17 @@ import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from servicegraph.errors import StoreBusy, StoreCorrupt, StoreUnavailable
+from servicegraph.errors import (
+    Problem,
+    StoreBusy,
+    StoreCorrupt,
+    StoreUnavailable,
+    ValidationFailed,
+)
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
     CI,
@@ -44,6 +51,7 @@ from servicegraph.graph.store import (
     check_page_size,
     utc_now,
 )
+from servicegraph.graph.values import text_problem
 
 __all__ = ["SqliteStore", "write_timeout"]
 
@@ -150,6 +158,11 @@ class SqliteStore(GraphStore):
         """SQLite's errors as the store's: busy, corrupt, or unavailable (never a traceback)."""
         try:
             yield
+        except UnicodeEncodeError as exc:  # a lone surrogate in a look-up: nothing can match it
+            raise ValidationFailed(
+                [Problem("arguments", "text", "is not valid Unicode (a lone surrogate)")],
+                wrote=False,
+            ) from exc
         except sqlite3.OperationalError as exc:
             text = str(exc)
             if "locked" in text or "busy" in text:
@@ -280,8 +293,7 @@ class SqliteStore(GraphStore):
         last = ""
         sql = "SELECT * FROM cis WHERE id > ? ORDER BY id LIMIT ?"
         while True:
-            after = last
-            rows = self._read("read CIs", lambda db: db.execute(sql, (after, chunk)).fetchall())
+            rows = self._read("read CIs", partial(_rows, sql=sql, params=(last, chunk)))
             yield from (_ci(r) for r in rows)
             if len(rows) < chunk:
                 return
@@ -294,10 +306,7 @@ class SqliteStore(GraphStore):
             "ORDER BY source, type, target LIMIT ?"
         )
         while True:
-            after = last
-            rows = self._read(
-                "read relationships", lambda db: db.execute(sql, (*after, chunk)).fetchall()
-            )
+            rows = self._read("read relationships", partial(_rows, sql=sql, params=(*last, chunk)))
             yield from (_rel(r) for r in rows)
             if len(rows) < chunk:
                 return
@@ -584,10 +593,14 @@ def _require_empty(db: sqlite3.Connection, uri: str) -> None:
             )
 
 
+def _rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    return db.execute(sql, params).fetchall()
+
+
 def _select_in(db: sqlite3.Connection, sql: str, ids: Collection[str]) -> list[Any]:
     """Rows of ``sql`` whose every ``{ids}`` is an ``IN`` list of ``ids``, in chunks that stay
     under SQLite's bound-parameter limit."""
-    ids = list(ids)
+    ids = [i for i in ids if text_problem(i) is None]  # what cannot be encoded was never stored
     uses = sql.count("{ids}")
     rows: list[Any] = []
     for i in range(0, len(ids), _CHUNK):

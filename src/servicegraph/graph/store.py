@@ -30,6 +30,7 @@ from servicegraph.graph.records import (
     relationship_entity,
 )
 from servicegraph.graph.validation import check_against_store, check_batch, check_name
+from servicegraph.graph.values import text_problem
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -154,9 +155,14 @@ class GraphStore(ABC):
     ) -> WriteResult:
         named = [ci.id for ci in batch.cis] + batch.retire + batch.delete_cis
         named += [end for r in batch.relationships for end in (r.source, r.target)]
-        stored = tx.fetch_cis({i for i in named if isinstance(i, str)})
+        # Ids that check_batch refused (e.g. not valid Unicode) cannot be stored: not looked up.
+        stored = tx.fetch_cis({i for i in named if isinstance(i, str) and _storable(i)})
         problems = problems + check_against_store(self.model, batch, stored)
-        keys = [r.key for r in batch.relationships] + list(batch.delete_relationships)
+        keys = [
+            k
+            for k in [r.key for r in batch.relationships] + list(batch.delete_relationships)
+            if all(isinstance(part, str) and _storable(part) for part in k)
+        ]
         stored_rels = tx.fetch_relationships(keys)
         for i, key in enumerate(batch.delete_relationships):
             if key not in stored_rels:
@@ -304,6 +310,10 @@ class GraphStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _storable(text: str) -> bool:
+    return text_problem(text) is None
 
 
 def utc_now() -> str:

@@ -21,6 +21,7 @@ from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Batch, Relationship, WriteResult
 from servicegraph.graph.store import GraphStore
+from servicegraph.graph.validation import check_batch
 
 __all__ = [
     "export_csv",
@@ -63,7 +64,8 @@ def read_batch(model: Model, paths: Iterable[str | Path]) -> Batch:
                     Problem(str(f), "file", "unknown format; use .json, .csv or a folder")
                 )
     if problems:
-        raise ValidationFailed(problems)
+        # One pass: what did not parse, and everything else the model refuses in what did.
+        raise ValidationFailed(problems + check_batch(model, batch))
     return batch
 
 

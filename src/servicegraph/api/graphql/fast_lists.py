@@ -38,6 +38,8 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
+from servicegraph.api.limits import check_deadline
+
 __all__ = ["FastListExecutor"]
 
 _DEFINITION = "strawberry-definition"
@@ -68,6 +70,10 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
         self._plans: dict[tuple[int, int], tuple[Any, Complete | None]] = {}
         self.fast_lists = 0  # lists completed by a plan (tests read it)
 
+    def execute_field(self, *args: Any, **kwargs: Any) -> Any:
+        check_deadline()  # the request's time budget, before every field
+        return super().execute_field(*args, **kwargs)
+
     def complete_list_value(
         self,
         return_type: GraphQLList[GraphQLOutputType],
@@ -77,6 +83,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> Any:
+        check_deadline()
         middleware = self.middleware_manager
         if isinstance(result, list | tuple) and (middleware is None or not middleware.middlewares):
             complete = self._plan(return_type.of_type, field_details_list)

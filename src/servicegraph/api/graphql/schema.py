@@ -47,6 +47,7 @@ from servicegraph.api.graphql.types import (
     WriteResultType,
     as_ci,
 )
+from servicegraph.api.limits import Limits, with_limits
 from servicegraph.errors import NotFound, Problem, ServiceGraphError, ValidationFailed
 from servicegraph.graph.records import Batch, Relationship, encode_cursor
 from servicegraph.processes.impact import analyse_impact
@@ -59,6 +60,7 @@ MAX_PAGE = 500
 MAX_IMPACTED = 100_000
 MAX_MAP_NODES = 20_000
 MAX_MUTATION_ITEMS = 1000
+MAX_SEEDS = 10_000  # CIs failing together in one impact
 
 
 _STATUS = {status.value: status for status in ImpactStatus}  # a dict look-up per row, not Enum()
@@ -164,6 +166,17 @@ class CMDBQuery:
     ) -> Impact:
         info.context.actor("read")
         _limit("first", first, MAX_IMPACTED)
+        if len(ci_ids) > MAX_SEEDS:
+            raise ValidationFailed(
+                [
+                    Problem(
+                        "arguments",
+                        "ciIds",
+                        f"{len(ci_ids):,} ids; at most {MAX_SEEDS:,} CIs may fail together",
+                    )
+                ],
+                wrote=False,
+            )
         result = analyse_impact(info.context.sg.engine, [str(i) for i in ci_ids], max_depth)
         rows = result.impacted(limit=first)
         ids = [r["id"] for r in rows]
@@ -297,8 +310,10 @@ class CMDBMutation:
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
+    """A bug or an outage, not the client's mistake: a request's own errors (invalid variables,
+    refused values) come from graphql-core as GraphQLErrors and are the client's to read."""
     original = error.original_error
-    return original is not None and not isinstance(original, ServiceGraphError)
+    return original is not None and not isinstance(original, ServiceGraphError | GraphQLError)
 
 
 class DepthLimit(QueryDepthLimiter):
@@ -337,18 +352,24 @@ class ServiceGraphSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        unexpected = [e for e in errors if not isinstance(e.original_error, ServiceGraphError)]
-        super().process_errors(unexpected, execution_context)
+        super().process_errors([e for e in errors if _is_unexpected(e)], execution_context)
 
 
 def build_schema(
     executor: type[StrawberryGraphQLCoreExecutionContext] = FastListExecutor,
+    limits: Limits | None = None,
 ) -> strawberry.Schema:
     """The schema; ``executor`` is replaceable so tests can compare against graphql-core's own."""
     return ServiceGraphSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[DepthLimit, AliasLimit, TokenLimit, MaskUnexpected],
+        extensions=[
+            DepthLimit,
+            AliasLimit,
+            TokenLimit,
+            with_limits(limits or Limits()),
+            MaskUnexpected,
+        ],
         execution_context_class=executor,
         config=StrawberryConfig(scalar_map=SCALARS),
     )

@@ -1,0 +1,355 @@
+"""How much one request may cost the server, decided before any work is done.
+
+* **Query cost**: every field a response may contain, counted once per instance: a list field
+  counts as many instances as its page size (its ``first`` argument or that argument's default,
+  the enclosing field's ``first`` for ``impacted`` and connection ``edges``, else an estimate from
+  :data:`LIST_SIZES`), and every input list item counts one. Checked before execution against
+  ``SERVICEGRAPH_MAX_QUERY_COST``; refused with ``QUERY_TOO_COSTLY`` naming the cost and the limit.
+* **Mutation items**: list items across every mutation field of a request (aliases included),
+  at most ``SERVICEGRAPH_MAX_MUTATION_ITEMS``; refused with ``TOO_MANY_ITEMS``.
+* **Time**: a request stops at its deadline (``SERVICEGRAPH_REQUEST_TIMEOUT`` seconds): the
+  executor checks it before each field and each long list, and the request ends with
+  ``QUERY_TIMEOUT``.
+* **Body size** (``SERVICEGRAPH_MAX_BODY_BYTES``) is checked by the server before the body is read.
+* **Introspection** (``SERVICEGRAPH_INTROSPECTION``): ``public`` (default: GraphiQL shows the
+  schema before a token is set), ``authenticated`` (any valid token) or ``off``.
+
+Nothing here imports a store: the API layer decides, the processes never see a refused request.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+)
+from graphql.execution import ExecutionResult
+from strawberry.extensions import SchemaExtension
+
+from servicegraph.errors import ServiceGraphError
+
+__all__ = [
+    "LIST_SIZES",
+    "Limits",
+    "QueryLimits",
+    "QueryTimeout",
+    "check_deadline",
+    "deadline",
+    "estimate",
+]
+
+# Estimated sizes of lists without a page argument of their own, by "Type.field".
+LIST_SIZES: dict[str, int | str] = {
+    "Impact.impacted": "first",  # sized by impact(first:)
+    "CIConnection.edges": "first",
+    "RelationshipConnection.edges": "first",
+    "Impact.services": 200,
+    "Impact.slas": 200,
+    "Impact.customers": 200,
+    "DependencyMap.nodes": 1_000,
+    "DependencyMap.edges": 2_000,
+    "CI.relationships": 20,
+}
+DEFAULT_LIST_SIZE = 50
+_MAX_FIRST = 10_000_000  # a page argument beyond this counts as this (the resolver refuses it)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The server's per-request limits, from the environment (see the README)."""
+
+    max_query_cost: int = 1_000_000
+    max_mutation_items: int = 1_000
+    max_body_bytes: int = 4 * 1024 * 1024
+    request_timeout: float = 30.0
+    introspection: str = "public"  # public | authenticated | off
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
+        env = os.environ if env is None else env
+        introspection = env.get("SERVICEGRAPH_INTROSPECTION", cls.introspection).strip().lower()
+        if introspection not in ("public", "authenticated", "off"):
+            raise ServiceGraphError(
+                f"SERVICEGRAPH_INTROSPECTION={introspection!r}: use public, authenticated or off"
+            )
+        return cls(
+            max_query_cost=_env_int(env, "SERVICEGRAPH_MAX_QUERY_COST", cls.max_query_cost),
+            max_mutation_items=_env_int(
+                env, "SERVICEGRAPH_MAX_MUTATION_ITEMS", cls.max_mutation_items
+            ),
+            max_body_bytes=_env_int(env, "SERVICEGRAPH_MAX_BODY_BYTES", cls.max_body_bytes),
+            request_timeout=float(
+                _env_int(env, "SERVICEGRAPH_REQUEST_TIMEOUT", int(cls.request_timeout))
+            ),
+            introspection=introspection,
+        )
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise ServiceGraphError(f"{name}={text!r}: expected a positive integer") from None
+    if value <= 0:
+        raise ServiceGraphError(f"{name}={text!r}: expected a positive integer")
+    return value
+
+
+class LimitExceeded(ServiceGraphError):
+    """A request asked for more than the server's limits allow; nothing was executed."""
+
+    exit_code = 1
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        self.code = code
+        self.details = details
+        super().__init__(message)
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {"code": self.code, **self.details}
+
+
+class QueryTimeout(BaseException):
+    """The request's deadline passed. A BaseException on purpose: graphql-core turns every
+    Exception of a field into one error for that field and goes on with the next thousand; this
+    one stops the whole execution, and the server answers ``QUERY_TIMEOUT``."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        super().__init__(budget)
+
+
+_deadline: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
+    "servicegraph_deadline", default=None
+)
+
+
+class deadline:
+    """``with deadline(seconds):`` — the work inside stops at :func:`check_deadline` once
+    ``seconds`` have passed (the context variable follows tasks and worker threads)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        self._token = _deadline.set((time.monotonic() + self.seconds, self.seconds))
+
+    def __exit__(self, *exc: object) -> None:
+        _deadline.reset(self._token)
+
+
+def check_deadline() -> None:
+    current = _deadline.get()
+    if current is not None and time.monotonic() > current[0]:
+        raise QueryTimeout(current[1])
+
+
+def estimate(
+    schema: GraphQLSchema,
+    document: Any,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> tuple[int, int, bool]:
+    """(cost, mutation items, introspects) of the operation a request would execute."""
+    variables = variables or {}
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [
+        o
+        for o in operations
+        if operation_name is None or (o.name and o.name.value == operation_name)
+    ]
+    if len(chosen) != 1:
+        return 0, 0, False  # graphql-core reports the ambiguity itself
+    operation = chosen[0]
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0, 0, False
+    walker = _Walker(fragments, variables)
+    cost = walker.selection_cost(operation.selection_set, root, 1, None)
+    items = 0
+    if operation.operation == OperationType.MUTATION:
+        items = sum(walker.input_items(f) for f in walker.fields(operation.selection_set))
+    return cost, items, walker.introspects
+
+
+class _Walker:
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode], variables: Mapping[str, Any]):
+        self.fragments = fragments
+        self.variables = variables
+        self.introspects = False
+
+    def fields(
+        self, selection_set: SelectionSetNode, seen: frozenset[str] = frozenset()
+    ) -> Iterator[FieldNode]:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                yield from self.fields(selection.selection_set, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in seen:  # cycles: the validator refuses
+                    yield from self.fields(fragment.selection_set, seen | {name})
+
+    def selection_cost(
+        self, selection_set: SelectionSetNode, parent: Any, multiplier: int, page: int | None
+    ) -> int:
+        cost = 0
+        for field in self.fields(selection_set):
+            name = field.name.value
+            if name.startswith("__"):
+                if name != "__typename":
+                    self.introspects = True
+                cost += multiplier
+                continue
+            definition = getattr(parent, "fields", {}).get(name)
+            if definition is None:
+                continue  # the validator reports unknown fields
+            own_page = self.page_argument(field, definition)
+            field_type = definition.type
+            if isinstance(field_type, GraphQLNonNull):
+                field_type = field_type.of_type
+            size = 1
+            child_page = own_page
+            if isinstance(field_type, GraphQLList):
+                size = self.list_size(parent, name, own_page, page)
+                child_page = None
+                field_type = field_type.of_type
+                while isinstance(field_type, GraphQLNonNull | GraphQLList):
+                    field_type = field_type.of_type
+            count = multiplier * size
+            cost += count + multiplier * self.input_items(field)
+            if field.selection_set is not None:
+                cost += self.selection_cost(field.selection_set, field_type, count, child_page)
+        return cost
+
+    def list_size(self, parent: Any, name: str, own_page: int | None, page: int | None) -> int:
+        if own_page is not None:
+            return own_page
+        rule = LIST_SIZES.get(f"{getattr(parent, 'name', '')}.{name}", DEFAULT_LIST_SIZE)
+        if rule == "first":
+            return page if page is not None else DEFAULT_LIST_SIZE
+        return int(rule)
+
+    def page_argument(self, field: FieldNode, definition: Any) -> int | None:
+        if "first" not in definition.args:
+            return None
+        value: Any = definition.args["first"].default_value
+        for argument in field.arguments or ():
+            if argument.name.value == "first":
+                value = self.value(argument.value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return max(0, min(value, _MAX_FIRST))
+        return DEFAULT_LIST_SIZE  # not an int: coercion refuses it during execution
+
+    def input_items(self, field: FieldNode) -> int:
+        """List items among the field's arguments (one level: ids, CIs, relationships)."""
+        total = 0
+        for argument in field.arguments or ():
+            value = argument.value
+            if isinstance(value, ListValueNode):
+                total += len(value.values)
+            elif isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                if isinstance(given, list):
+                    total += len(given)
+        return total
+
+    def value(self, node: Any) -> Any:
+        if isinstance(node, IntValueNode):
+            try:
+                return int(node.value)
+            except ValueError:
+                return None
+        if isinstance(node, VariableNode):
+            return self.variables.get(node.name.value)
+        return None
+
+
+class QueryLimits(SchemaExtension):
+    """Refuses, before execution, a request over the cost or item limits, and introspection the
+    server does not allow; executes the rest within the request's deadline."""
+
+    limits: Limits = Limits()
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        error = self._refusal()
+        if error is not None:
+            context.result = ExecutionResult(data=None, errors=[error])
+        yield
+
+    def _refusal(self) -> GraphQLError | None:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is None:
+            return None
+        schema = context.schema._schema
+        cost, items, introspects = estimate(
+            schema, document, context.operation_name, context.variables
+        )
+        limits = self.limits
+        refused: ServiceGraphError | None = None
+        if cost > limits.max_query_cost:
+            refused = LimitExceeded(
+                "QUERY_TOO_COSTLY",
+                f"the query may return about {cost:,} fields, more than the limit of "
+                f"{limits.max_query_cost:,}; ask for smaller pages (first:), fewer aliases or "
+                "less nesting",
+                cost=cost,
+                limit=limits.max_query_cost,
+            )
+        elif items > limits.max_mutation_items:
+            refused = LimitExceeded(
+                "TOO_MANY_ITEMS",
+                f"the request writes {items:,} items, more than {limits.max_mutation_items:,} "
+                "per request (aliases count together); split it, or import a file with the CLI",
+                items=items,
+                limit=limits.max_mutation_items,
+            )
+        elif introspects and limits.introspection != "public":
+            if limits.introspection == "off":
+                refused = LimitExceeded(
+                    "INTROSPECTION_DISABLED",
+                    "introspection is turned off on this server (SERVICEGRAPH_INTROSPECTION=off)",
+                )
+            else:
+                try:
+                    context.context.actor("read")
+                except ServiceGraphError as exc:
+                    refused = exc
+        if refused is None:
+            return None
+        return GraphQLError(str(refused), original_error=refused)
+
+
+def with_limits(limits: Limits) -> type[QueryLimits]:
+    """The extension class bound to ``limits`` (extensions are passed as classes)."""
+    return type("BoundQueryLimits", (QueryLimits,), {"limits": limits})
