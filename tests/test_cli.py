@@ -134,13 +134,17 @@ def test_serve_demo_prints_a_token_that_the_server_accepts(tmp_path: Path) -> No
     )
     try:
         token = None
+        printed = []
         assert proc.stdout is not None
         for line in proc.stdout:
-            if "demo admin token" in line:
-                token = line.rsplit(" ", 1)[-1].strip()
+            printed.append(line)
+            if line.strip().startswith("export SG_TOKEN="):
+                token = line.strip().split("=", 1)[1]
             if "GraphQL on" in line:
                 break
         assert token and token.startswith("sg_")
+        assert "".join(printed).count(token) == 1  # shown once; the curl line uses $SG_TOKEN
+        assert any('curl -s -H "Authorization: Bearer $SG_TOKEN"' in line for line in printed)
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,18 @@ class Api:
         )
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real ``servicegraph`` entry point in a process of its own, no terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "servicegraph.api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "300", **(env or {})},
+    )
 
 
 def codes(body: dict[str, Any]) -> list[str]:

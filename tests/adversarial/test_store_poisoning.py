@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,18 +12,9 @@ from servicegraph.errors import ValidationFailed
 from servicegraph.graph.records import CI
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.impact import analyse_impact
-from tests.adversarial.conftest import Api, codes
+from tests.adversarial.conftest import Api, cli, codes
 
 UPSERT = "mutation($cis: [CIInput!]!) { upsertCis(cis: $cis) { created updated } }"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "servicegraph.api.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def still_analysable(api: Api) -> None:

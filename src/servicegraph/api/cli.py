@@ -18,14 +18,24 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from servicegraph.api.cli_admin import register_admin_commands, token_app
 from servicegraph.api.cli_changes import change_app, release_app
-from servicegraph.api.cli_common import ActorOption, DbOption, ModelOption, err, open_graph, out
+from servicegraph.api.cli_common import (
+    ActorOption,
+    DbOption,
+    ModelOption,
+    err,
+    open_graph,
+    out,
+    safe,
+)
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
 from servicegraph.graph.records import Batch
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
-from servicegraph.processes.access import ROLES, create_token
+from servicegraph.processes.access import Actor, create_token
+from servicegraph.processes.configuration import check_stranding, guarded_write
 from servicegraph.processes.demo import generate_estate
 
 app = typer.Typer(
@@ -52,6 +62,7 @@ def import_(
     """Validate files against the model and write them in one transaction (all or nothing)."""
     with _store(db, model) as store:
         batch = interchange.read_batch(store.model, files)
+        check_stranding(store, batch, Actor(actor, "admin"))
         result, seconds = _write_with_progress(store, batch, actor)
     out.print(
         f"imported {len(batch.cis)} CIs and {len(batch.relationships)} relationships in "
@@ -77,7 +88,9 @@ def export(
         raise typer.BadParameter("use json or csv", param_hint="--format")
     with _store(db, model) as store:
         counts = (interchange.export_json if fmt == "json" else interchange.export_csv)(store, path)
-    out.print(f"exported {counts['cis']} CIs and {counts['relationships']} relationships to {path}")
+    out.print(
+        safe(f"exported {counts['cis']} CIs and {counts['relationships']} relationships to {path}")
+    )
 
 
 @app.command()
@@ -86,15 +99,22 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same estate).")] = 7,
     db: DbOption = None,
     model: ModelOption = None,
+    if_empty: Annotated[
+        bool,
+        typer.Option("--if-empty", help="Do nothing when the store holds data (compose's loader)."),
+    ] = False,
 ) -> None:
     """Generate a realistic demo estate, load it, and print a summary of the store."""
     with _store(db, model) as store:
+        if if_empty and not store.is_empty():
+            out.print(safe(f"{store.uri} holds data; the demo estate was not loaded again"))
+            return
         batch = generate_estate(size, seed)
         result, seconds = _write_with_progress(store, batch, "demo")
         items = len(batch.cis) + len(batch.relationships)
         out.print(
             f"loaded {len(batch.cis)} CIs and {len(batch.relationships)} relationships into "
-            f"{store.uri} in {seconds:.2f}s ({items / max(seconds, 1e-9):,.0f} items/s; "
+            f"{safe(store.uri)} in {seconds:.2f}s ({items / max(seconds, 1e-9):,.0f} items/s; "
             f"{result.created} created, {result.unchanged} unchanged)"
         )
         _print_counts(store)
@@ -130,14 +150,14 @@ def show(
     if as_json:
         out.print_json(data={"ci": ci.to_dict(), "relationships": [r.to_dict() for r in rels]})
         return
-    table = Table(title=f"{ci.id} ({ci.cls}) {ci.name} — version {ci.version}")
+    table = Table(title=safe(f"{ci.id} ({ci.cls}) {ci.name} — version {ci.version}"))
     table.add_column("attribute")
     table.add_column("value")
     for k, v in sorted(ci.attributes.items()):
-        table.add_row(k, json.dumps(v) if not isinstance(v, str) else v)
+        table.add_row(safe(k), safe(json.dumps(v) if not isinstance(v, str) else v))
     out.print(table)
     for r in rels:
-        out.print(f"  {r.source} -[{r.type}]-> {r.target}")
+        out.print(safe(f"  {r.source} -[{r.type}]-> {r.target}"), highlight=False)
 
 
 @app.command()
@@ -165,16 +185,29 @@ def journal(
     _print_journal(entries)
 
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Retire/delete even CIs that active RFCs target (needs --reason)."
+    ),
+]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="Why (journaled with every entry of the write).")
+]
+
+
 @app.command()
 def retire(
     ids: Annotated[list[str], typer.Argument(metavar="ID...")],
     db: DbOption = None,
     model: ModelOption = None,
     actor: ActorOption = "cli",
+    force: ForceOption = False,
+    reason: ReasonOption = None,
 ) -> None:
     """Mark CIs retired (they stay, with their history)."""
     with _store(db, model) as store:
-        result = store.retire(ids, actor)
+        result = guarded_write(store, Batch(retire=ids), Actor(actor, "admin"), force, reason)
     out.print(f"retired {result.updated}, already retired {result.unchanged}")
 
 
@@ -184,10 +217,38 @@ def delete(
     db: DbOption = None,
     model: ModelOption = None,
     actor: ActorOption = "cli",
+    force: ForceOption = False,
+    reason: ReasonOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would go; write nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete CIs and their relationships (the journal keeps their history)."""
+    """Delete CIs and their relationships (the journal keeps their history; `undelete` rebuilds
+    them). Asks for confirmation on a terminal."""
     with _store(db, model) as store:
-        result = store.delete(ids, actor)
+        found = store.get_cis(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound("CI", missing[0])
+        rels = store.relationships_of(ids)
+        out.print(f"would delete {len(found)} CIs and {len(rels)} relationships:", highlight=False)
+        for ci in found.values():
+            out.print(safe(f"  {ci.id} ({ci.cls}) {ci.name}"), highlight=False)
+        for r in rels:
+            out.print(safe(f"  {r.source} -[{r.type}]-> {r.target}"), highlight=False)
+        if dry_run:
+            out.print("dry run: nothing was written")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise typer.BadParameter(
+                    "refusing to delete without confirmation: pass --yes (scripts) or run it "
+                    "on a terminal",
+                    param_hint="--yes",
+                )
+            typer.confirm("delete them?", abort=True)
+        result = guarded_write(store, Batch(delete_cis=ids), Actor(actor, "admin"), force, reason)
     out.print(f"deleted {result.deleted} records (CIs and relationships)")
 
 
@@ -224,18 +285,23 @@ def impact(
     for r in rows:
         colour = "red" if r["status"] == "DOWN" else "yellow"
         table.add_row(
-            r["id"], names.get(r["id"], ""), r["class"], f"[{colour}]{r['status']}",
-            str(r["distance"]), " → ".join(r["path"]),
+            safe(r["id"]), safe(names.get(r["id"], "")), r["class"], f"[{colour}]{r['status']}",
+            str(r["distance"]), safe(" → ".join(r["path"])),
         )  # fmt: skip
     out.print(table)
     if result.total_impacted > len(rows):
         out.print(f"… {result.total_impacted - len(rows)} more (use --limit or --format json)")
     for s in result.services:
-        out.print(f"service {s['id']}: {s['status']}")
+        out.print(safe(f"service {s['id']}: {s['status']}"), highlight=False)
     for s in result.slas:
-        out.print(f"SLA {s['id']}: {s['status']} (services {', '.join(s['services'])})")
+        out.print(
+            safe(f"SLA {s['id']}: {s['status']} (services {', '.join(s['services'])})"),
+            highlight=False,
+        )
     for c in result.customers:
-        out.print(f"customer {c['id']} (SLAs {', '.join(c['slas'])})")
+        out.print(safe(f"customer {c['id']} (SLAs {', '.join(c['slas'])})"), highlight=False)
+    for w in result.warnings:
+        err.print(safe(f"warning: {w['ci']}.{w['attribute']}: {w['detail']}; {w['fix']}"))
 
 
 @app.command()
@@ -268,9 +334,14 @@ def serve(
             )
         sg.load_demo(demo_size)
         token = create_token(sg.store, "demo-admin", "admin", actor="serve --demo")
-        out.print(f"demo estate loaded into {sg.store.uri}")
-        out.print(f"demo admin token (shown once): [bold]{token}[/bold]")
-        out.print(f"  curl -H 'Authorization: Bearer {token}' http://{host}:{port}/graphql ...")
+        out.print(f"demo estate loaded into {safe(sg.store.uri)}", highlight=False)
+        out.print("demo admin token (shown once, only its hash is stored):", highlight=False)
+        sys.stdout.write(f"  export SG_TOKEN={token}\n")
+        sys.stdout.write(
+            "  curl -s -H \"Authorization: Bearer $SG_TOKEN\" -H 'content-type: application/json' "
+            f'-d \'{{"query": "{{ me {{ user role }} }}"}}\' http://{host}:{port}/graphql\n'
+        )
+        sys.stdout.flush()
     out.print(f"GraphQL on http://{host}:{port}/graphql (GraphiQL in a browser)")
     app = create_app(sg)  # builds the topology engine
     # The engine's and the libraries' objects live as long as the process: keep them out of the
@@ -282,24 +353,8 @@ def serve(
 
 app.add_typer(change_app, name="change")
 app.add_typer(release_app, name="release")
-
-token_app = typer.Typer(
-    help="API tokens (bearer tokens for the GraphQL API).", no_args_is_help=True
-)
 app.add_typer(token_app, name="token")
-
-
-@token_app.command("create")
-def token_create(
-    user: Annotated[str, typer.Option(help="The user the token acts as.")],
-    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")],
-    db: DbOption = None,
-    model: ModelOption = None,
-) -> None:
-    """Create a token and print it (once: only its hash is stored)."""
-    with _store(db, model) as store:
-        token = create_token(store, user, role, actor="cli")
-    sys.stdout.write(token + "\n")
+register_admin_commands(app)
 
 
 @app.command("model")
@@ -362,7 +417,7 @@ def _write_with_progress(store: GraphStore, batch: Batch, actor: str) -> tuple[A
 def _print_counts(store: GraphStore) -> None:
     counts = store.counts()
     rels = counts.pop("relationships")
-    table = Table(title=f"{store.uri}")
+    table = Table(title=safe(store.uri))
     table.add_column("class")
     table.add_column("count", justify="right")
     for cls, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -375,12 +430,16 @@ def _print_counts(store: GraphStore) -> None:
 
 def _print_journal(entries: list[Any]) -> None:
     for e in entries:
-        out.print(f"{e.seq:>8} {e.at} {e.actor:<12} {e.op:<20} {e.entity}", highlight=False)
+        line = f"{e.seq:>8} {e.at} {e.actor:<12} {e.op:<20} {e.entity}"
+        if e.reason:
+            line += f"  (reason: {e.reason})"
+        out.print(safe(line), highlight=False)
         if e.before is not None and e.after is not None:
             before, after = _flat(e.before), _flat(e.after)
             for key in sorted(set(before) | set(after)):
                 if before.get(key) != after.get(key):
-                    out.print(f"{'':>10}{key}: {before.get(key)!r} → {after.get(key)!r}")
+                    change = f"{'':>10}{key}: {before.get(key)!r} → {after.get(key)!r}"
+                    out.print(safe(change), highlight=False)
 
 
 def _flat(record: dict[str, Any]) -> dict[str, Any]:
@@ -394,7 +453,7 @@ def main() -> None:
     try:
         app()  # click handles usage errors (exit 2) and exits with the command's code
     except ServiceGraphError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc}", highlight=False)
+        err.print(f"[red]error[/red] ({exc.code}): {safe(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from servicegraph.api.python import ServiceGraph, connect
+from servicegraph.graph.values import strip_controls
 
 out = Console()
 err = Console(stderr=True)
@@ -30,6 +32,13 @@ ModelOption = Annotated[
     ),
 ]
 ActorOption = Annotated[str, typer.Option("--actor", help="Who is writing (journaled).")]
+
+
+def safe(value: Any) -> str:
+    """Stored text as a terminal should show it: rich markup escaped (a name like ``[/x]`` or
+    ``[red]admin[/red]`` is shown as written, not interpreted) and control characters and
+    bidi overrides removed (no ANSI/OSC escapes reach the terminal)."""
+    return escape(strip_controls(str(value)))
 
 
 def open_graph(db: str | None, model: list[Path] | None) -> ServiceGraph:

@@ -274,7 +274,10 @@ class Neo4jStore(GraphStore):
         with self._driver.session(database=self.database) as session:
             return session.execute_read(read)
 
-    def load_dump(self, dump: StoreDump) -> None:
+    def load_dump(self, dump: StoreDump, replace: bool = False) -> None:
+        if replace:  # batched deletes first: Neo4j's --replace is not one transaction
+            self.delete_everything()
+
         def work(tx: _Neo4jWriteTx) -> None:
             if tx.head or not tx.tx.run(query("is_empty")).single(strict=True)["empty"]:
                 raise RuleViolation(

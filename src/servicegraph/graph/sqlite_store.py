@@ -452,10 +452,13 @@ class SqliteStore(GraphStore):
 
         return self._read("dump", read)
 
-    def load_dump(self, dump: StoreDump) -> None:
+    def load_dump(self, dump: StoreDump, replace: bool = False) -> None:
         def work(tx: _SqliteWriteTx) -> None:
-            _require_empty(tx.db, self.uri)
             db = tx.db
+            if replace:  # the same transaction: a failed restore leaves the old store intact
+                for table in ("relationships", "cis", "journal", "api_tokens"):
+                    db.execute(f"DELETE FROM {table}")
+            _require_empty(db, self.uri)
             db.executemany(
                 "INSERT INTO cis(id, class, name, attributes, version) VALUES (?,?,?,?,?)",
                 [(c.id, c.cls, c.name, dump_json(c.attributes), c.version) for c in dump.cis],

@@ -290,9 +290,9 @@ class GraphStore(ABC):
         journal and the tokens (one consistent snapshot)."""
 
     @abstractmethod
-    def load_dump(self, dump: StoreDump) -> None:
-        """Put a dump into this store, which must be empty, in one transaction (the journal is
-        copied as it is, not written anew)."""
+    def load_dump(self, dump: StoreDump, replace: bool = False) -> None:
+        """Put a dump into this store, which must be empty unless ``replace`` (then what it holds
+        is discarded first), in one transaction (the journal is copied as it is)."""
 
     def is_empty(self) -> bool:
         counts = self.counts()

@@ -46,6 +46,20 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "close": (frozenset({"reviewed", "rejected"}), "closed"),
 }
 ACTIONS = tuple(TRANSITIONS)
+# What the approver approved: after approval it is frozen, so what gets applied (cmdb_updates above
+# all) is exactly what was approved; changing it needs a new RFC, assessed and approved again.
+APPROVED_CONTENT = frozenset(
+    {"description", "remediation_plan", "acceptance_criteria", "test_evidence", "cmdb_updates"}
+)
+BEFORE_APPROVAL = frozenset({"draft", "submitted", "assessed"})
+# Fields each step may record once the content is frozen.
+STEP_FIELDS: dict[str, frozenset[str]] = {
+    # the approver may record approval evidence with the decision, never what gets applied
+    "approve": frozenset({"remediation_plan", "acceptance_criteria", "test_evidence"}),
+    "schedule": frozenset({"window_start", "window_end"}),
+    "remediate": frozenset({"remediation_result"}),
+    "review": frozenset({"review"}),
+}
 # Fields a caller may set with a transition (or with amend, before approval).
 EDITABLE = frozenset({
     "description", "remediation_plan", "acceptance_criteria", "test_evidence", "window_start",
@@ -160,6 +174,7 @@ class ChangeManager:
         _check_editable(fields)
         now = now or dt.datetime.now(dt.UTC)
         change = self.get(change_id)
+        _check_frozen(change, action, fields)
         attrs = {**change.attributes, **fields}
         state, change_type = attrs.get("state"), attrs.get("change_type", "normal")
         sources, target_state = TRANSITIONS[action]
@@ -289,6 +304,24 @@ def _check_editable(fields: dict[str, Any]) -> None:
                 Problem("change", f, f"not editable here; editable: {sorted(EDITABLE)}")
                 for f in stray
             ]
+        )
+
+
+def _check_frozen(change: CI, action: str, fields: dict[str, Any]) -> None:
+    """From approval on, a step records only its own fields (a window when scheduling, the
+    result when remediating, the review): never the approved content."""
+    state = change.attributes.get("state")
+    if state in BEFORE_APPROVAL and action != "approve":
+        return
+    allowed = STEP_FIELDS.get(action, frozenset())
+    current = change.attributes
+    frozen = sorted(f for f in fields if f not in allowed and fields[f] != current.get(f))
+    if frozen:
+        raise RuleViolation(
+            "approved_content_frozen",
+            f"{change.id} is {state}; '{action}' may not set {', '.join(frozen)}: what was "
+            "approved is what gets applied. Amend before approval, or raise a new RFC for the "
+            f"new content{' (this step may set ' + ', '.join(sorted(allowed)) + ')' if allowed else ''}",
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from servicegraph.graph.store import GraphStore
 from servicegraph.graph.validation import check_batch
 
 __all__ = [
+    "csv_escape",
+    "csv_unescape",
     "export_csv",
     "export_json",
     "import_files",
@@ -97,7 +100,7 @@ def export_csv(store: GraphStore, folder: str | Path) -> dict[str, int]:
         for ci in cis:
             specs = model.classes[ci.cls].attributes
             cells = [_cell(specs.get(c), ci.attributes.get(c)) for c in ci_cols]
-            writer.writerow([ci.id, ci.cls, ci.name, *cells])
+            writer.writerow([csv_escape(ci.id), ci.cls, csv_escape(ci.name), *cells])
     rel_cols = sorted({k for r in rels for k in r.attributes})
     with (out / "relationships.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -105,14 +108,41 @@ def export_csv(store: GraphStore, folder: str | Path) -> dict[str, int]:
         for r in rels:
             specs = model.relationship_types[r.type].attributes
             cells = [_cell(specs.get(c), r.attributes.get(c)) for c in rel_cols]
-            writer.writerow([r.source, r.type, r.target, *cells])
+            writer.writerow([csv_escape(r.source), r.type, csv_escape(r.target), *cells])
     return {"cis": len(cis), "relationships": len(rels)}
 
 
 def _cell(spec: AttributeSpec | None, value: Any) -> str:
     if value is None:
         return ""
-    return str(value) if spec is None else spec.format_text(value)
+    text = str(value) if spec is None else spec.format_text(value)
+    return csv_escape(text) if spec is None or spec.type in _TEXT_TYPES else text
+
+
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection"): they are exported with a
+# leading apostrophe, which spreadsheets show as text and the importer removes again. A value
+# that itself starts with apostrophes before such a character gets one more, so the round trip
+# is exact for every value.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_TEXT_TYPES = frozenset({"string", "enum", "date", "datetime"})
+
+
+def csv_escape(text: str) -> str:
+    """``text`` made safe to open in a spreadsheet (reversed by :func:`csv_unescape`).
+
+    >>> csv_escape("=cmd|' /C calc'!A0"), csv_escape("plain"), csv_escape("'=x")
+    ("'=cmd|' /C calc'!A0", 'plain', "''=x")
+    """
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def csv_unescape(text: str) -> str:
+    """The value :func:`csv_escape` was given.
+
+    >>> all(csv_unescape(csv_escape(t)) == t for t in ["=1+1", "'=x", "''@a", "'x", "-", "a"])
+    True
+    """
+    return text[1:] if text.startswith("'") and _FORMULA.match(text) else text
 
 
 def _read_json(path: Path, batch: Batch) -> list[Problem]:
@@ -203,7 +233,7 @@ def _read_csv(model: Model, path: Path, batch: Batch) -> list[Problem]:
                 Problem(where, "row", f"has {len(row)} cells, the header has {len(header)}")
             )
             continue
-        a, b, c = row[0], row[1], row[2]
+        a, b, c = csv_unescape(row[0]), row[1], csv_unescape(row[2])
         if kind == "ci":
             cls = model.classes.get(b)
             specs = cls.attributes if cls else {}
@@ -227,6 +257,8 @@ def _read_csv(model: Model, path: Path, batch: Batch) -> list[Problem]:
 
 
 def _parse_cell(spec: AttributeSpec | None, text: str) -> Any:
+    if spec is None or spec.type in _TEXT_TYPES:
+        text = csv_unescape(text)
     if spec is None:
         return text  # reported as an unknown attribute by validation, with the class's known ones
     try:

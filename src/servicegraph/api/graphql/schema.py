@@ -25,6 +25,7 @@ from servicegraph.api.graphql.types import (
     CIFilter,
     CIInput,
     CIType,
+    DataWarning,
     DependencyMap,
     Impact,
     ImpactedCI,
@@ -50,6 +51,7 @@ from servicegraph.api.graphql.types import (
 from servicegraph.api.limits import Limits, with_limits
 from servicegraph.errors import NotFound, Problem, ServiceGraphError, ValidationFailed
 from servicegraph.graph.records import Batch, Relationship, encode_cursor
+from servicegraph.processes.configuration import guarded_write
 from servicegraph.processes.impact import analyse_impact
 from servicegraph.processes.topology import dependency_map
 
@@ -210,6 +212,15 @@ class CMDBQuery:
                 ImpactedCustomer(customer=cis[c["id"]], slas=[strawberry.ID(x) for x in c["slas"]])
                 for c in result.customers
             ],
+            warnings=[
+                DataWarning(
+                    ci=strawberry.ID(w["ci"]),
+                    attribute=w["attribute"],
+                    detail=w["detail"],
+                    fix=w["fix"],
+                )
+                for w in result.warnings
+            ],
         )
 
     @strawberry.field(
@@ -276,13 +287,25 @@ class CMDBMutation:
         batch = Batch()
         for i, value in enumerate(cis):
             batch.add_ci(as_ci(value), f"cis[{i}]")
-        return WriteResultType.of(info.context.sg.store.write(batch, actor.user))
+        return WriteResultType.of(guarded_write(info.context.sg.store, batch, actor))
 
-    @strawberry.mutation(description="Mark CIs retired; they keep their history.")
-    def retire_cis(self, info: Info, ids: list[strawberry.ID]) -> WriteResultType:
+    @strawberry.mutation(
+        description="Mark CIs retired; they keep their history. Refused for CIs that approved, "
+        "scheduled or implementing RFCs target, unless an admin forces it with a reason."
+    )
+    def retire_cis(
+        self,
+        info: Info,
+        ids: list[strawberry.ID],
+        force: bool = False,
+        reason: str | None = None,
+    ) -> WriteResultType:
         actor = info.context.actor("write_cmdb")
         _items("ids", ids)
-        return WriteResultType.of(info.context.sg.store.retire([str(i) for i in ids], actor.user))
+        batch = Batch(retire=[str(i) for i in ids])
+        return WriteResultType.of(
+            guarded_write(info.context.sg.store, batch, actor, force=force, reason=reason)
+        )
 
     @strawberry.mutation(description="Add (or update the attributes of) relationships.")
     def add_relationships(

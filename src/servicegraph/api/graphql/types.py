@@ -197,6 +197,14 @@ class ImpactedCustomer:
     slas: list[strawberry.ID]
 
 
+@strawberry.type(description="A stored value the engine could not use; it was read as a default.")
+class DataWarning:
+    ci: strawberry.ID
+    attribute: str
+    detail: str
+    fix: str
+
+
 @strawberry.type
 class Impact:
     total_impacted: int
@@ -204,6 +212,11 @@ class Impact:
     services: list[ImpactedService]
     slas: list[ImpactedSLA]
     customers: list[ImpactedCustomer]
+    warnings: list[DataWarning] = strawberry.field(
+        default_factory=list,
+        description="Stored values of CIs the analysis reached that could not be used as they "
+        "are (named, with the fix); the answer treats them as the default.",
+    )
 
 
 @strawberry.type

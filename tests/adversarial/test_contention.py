@@ -1,0 +1,219 @@
+"""Lock contention, a damaged file, and concurrent writers through the server and the CLI at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servicegraph.api.limits import Limits
+from servicegraph.graph.model import Model
+from servicegraph.graph.records import CI
+from servicegraph.graph.sqlite_store import SqliteStore
+from servicegraph.processes.access import create_token
+from servicegraph.processes.demo import generate_estate
+from tests.adversarial.conftest import Api, cli, codes, make_api
+
+
+@pytest.fixture
+def busy_api(tmp_path: Path, model: Model, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    monkeypatch.setenv("SERVICEGRAPH_WRITE_TIMEOUT", "0.5")
+    yield from make_api(tmp_path / "busy.db", model, Limits())
+
+
+def test_reads_answer_while_another_process_holds_the_write_lock(busy_api: Api) -> None:
+    holder = sqlite3.connect(busy_api.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process, mid-write
+    try:
+        started = time.perf_counter()
+        read = busy_api.post(
+            '{ ci(id: "vm-000001") { id name } impact(ciIds: ["host-000001"]) { totalImpacted } }',
+            role="viewer",
+        )
+        assert "errors" not in read and read["data"]["ci"]["id"] == "vm-000001"
+        assert time.perf_counter() - started < 0.5  # did not wait for the writer
+
+        started = time.perf_counter()
+        body = busy_api.post(
+            "mutation($c: [CIInput!]!) { upsertCis(cis: $c) { created } }",
+            c=[{"id": "vm-new", "class": "vm", "name": "new"}],
+        )
+        waited = time.perf_counter() - started
+        assert (
+            codes(body) == ["STORE_BUSY"] and "nothing was written" in body["errors"][0]["message"]
+        )
+        assert 0.4 < waited < 3
+
+        result = cli(
+            "retire",
+            "vm-000002",
+            "--db",
+            str(busy_api.path),
+            env={"SERVICEGRAPH_WRITE_TIMEOUT": "0.3"},
+        )
+        assert (
+            result.returncode == 3 and "busy" in result.stderr and "Traceback" not in result.stderr
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    ok = busy_api.post(
+        "mutation($c: [CIInput!]!) { upsertCis(cis: $c) { created } }",
+        c=[{"id": "vm-new", "class": "vm", "name": "new"}],
+    )
+    assert ok["data"]["upsertCis"]["created"] == 1
+
+
+def test_a_damaged_file_is_a_clear_error_and_check_finds_it(tmp_path: Path, model: Model) -> None:
+    path = tmp_path / "damaged.db"
+    store = SqliteStore(path, model)
+    store.write(generate_estate(200, seed=1))
+    store.close()
+    data = bytearray(path.read_bytes())
+    for offset in range(4096, len(data), 4096):  # scribble over every page after the header
+        data[offset + 100 : offset + 400] = b"\xa5" * 300
+    path.write_bytes(bytes(data))
+    for command in (["summary"], ["check"], ["impact", "host-000001"]):
+        result = cli(*command, "--db", str(path))
+        assert result.returncode == 3, (command, result.stderr)
+        assert "damaged" in result.stderr and "Traceback" not in result.stderr
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    result = cli("summary", "--db", str(garbage))
+    assert result.returncode == 3 and "damaged" in result.stderr
+
+
+def test_check_passes_a_healthy_store(tmp_path: Path, model: Model) -> None:
+    path = tmp_path / "ok.db"
+    with SqliteStore(path, model) as store:
+        store.write(generate_estate(200, seed=1))
+    result = cli("check", "--db", str(path))
+    assert result.returncode == 0 and "integrity ok" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_concurrent_writers_through_the_server_and_the_cli_lose_nothing(
+    tmp_path: Path, model: Model
+) -> None:
+    """Read-modify-write increments with version checks, from HTTP clients and CLI imports at
+    once, while readers keep reading: every increment lands once, and no request waits longer
+    than the write timeout (plus the time to do its own work)."""
+    path = tmp_path / "shared.db"
+    with SqliteStore(path, model) as store:
+        store.write(generate_estate(200, seed=1))
+        store.upsert(
+            [CI(f"counter-{i}", "licence", f"counter {i}", {"seats": 0}) for i in range(3)]
+        )
+        token = create_token(store, "writer", "cmdb_editor")
+    port = _free_port()
+    env = {**os.environ, "SERVICEGRAPH_WRITE_TIMEOUT": "5"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "servicegraph.api.cli", "serve", "--db", str(path), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/graphql"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        increments: dict[str, int] = {f"counter-{i}": 0 for i in range(3)}
+        lock = threading.Lock()
+        slowest: list[float] = []
+        failures: list[str] = []
+
+        def http_increment(counter: str, times: int) -> None:
+            with httpx.Client(timeout=30) as client:
+                done = 0
+                while done < times:
+                    started = time.perf_counter()
+                    read = client.post(
+                        url,
+                        headers=headers,
+                        json={"query": f'{{ ci(id: "{counter}") {{ version attributes }} }}'},
+                    ).json()
+                    ci = read["data"]["ci"]
+                    seats = ci["attributes"]["seats"] + 1
+                    body = client.post(url, headers=headers, json={
+                        "query": "mutation($c: [CIInput!]!) { upsertCis(cis: $c) { updated } }",
+                        "variables": {"c": [{"id": counter, "class": "licence", "name": f"counter {counter[-1]}",
+                                             "attributes": {"seats": seats}, "version": ci["version"]}]},
+                    }).json()  # fmt: skip
+                    with lock:
+                        slowest.append(time.perf_counter() - started)
+                    if body.get("errors"):
+                        code = body["errors"][0]["extensions"]["code"]
+                        if code not in ("STALE_VERSION", "STORE_BUSY"):
+                            failures.append(str(body))
+                            return
+                        continue  # someone else wrote first: read again and retry
+                    done += 1
+                    with lock:
+                        increments[counter] += 1
+
+        def reader() -> None:
+            with httpx.Client(timeout=30) as client:
+                for _ in range(40):
+                    started = time.perf_counter()
+                    body = client.post(
+                        url,
+                        headers=headers,
+                        json={"query": '{ impact(ciIds: ["host-000001"]) { totalImpacted } }'},
+                    ).json()
+                    with lock:
+                        slowest.append(time.perf_counter() - started)
+                    if "errors" in body:
+                        failures.append(str(body))
+
+        def cli_writer() -> None:
+            for i in range(4):
+                data = tmp_path / f"cli-{i}.json"
+                data.write_text(
+                    json.dumps({"cis": [{"id": f"cli-vm-{i}", "class": "vm", "name": f"cli {i}"}]})
+                )
+                result = cli(
+                    "import", str(data), "--db", str(path), env={"SERVICEGRAPH_WRITE_TIMEOUT": "5"}
+                )
+                if result.returncode != 0:
+                    failures.append(result.stderr)
+
+        threads = [
+            threading.Thread(target=http_increment, args=(f"counter-{i % 3}", 10)) for i in range(6)
+        ]
+        threads += [threading.Thread(target=reader) for _ in range(2)]
+        threads += [threading.Thread(target=cli_writer)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert not failures, failures[:3]
+        with SqliteStore(path, model) as store:
+            for counter, n in increments.items():
+                assert n == 20
+                stored = store.get_ci(counter)
+                assert stored is not None and stored.attributes["seats"] == n  # no lost update
+            assert all(store.get_ci(f"cli-vm-{i}") is not None for i in range(4))
+        assert max(slowest) < 5 + 5  # write timeout + generous room for the work itself
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
