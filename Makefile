@@ -7,8 +7,9 @@ JARS   ?= $(HOME)/.cache/servicegraph/neo4j-jars
 SIZE   ?= 2000
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+DB     ?= .demo/servicegraph.db
 
-.PHONY: demo test install lint pytest neo4j-jars bench clean
+.PHONY: demo test install lint pytest neo4j-jars bench clean vendor-graphiql
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +19,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The GraphQL server on a fresh embedded store with the demo estate (prints an admin token).
+## The GraphQL server on the embedded demo store (DB, kept across runs; the estate is loaded
+## when it is empty) with an admin token and a curl line to paste.
 demo: install
-	$(VENV)/bin/servicegraph serve --demo --demo-size $(SIZE) --host $(HOST) --port $(PORT)
+	$(VENV)/bin/servicegraph serve --demo --db $(DB) --demo-size $(SIZE) --host $(HOST) --port $(PORT)
 
 ## Lint, type-check, then run every test (starts and stops a real Neo4j 5.26).
 test: install neo4j-jars lint pytest
@@ -45,5 +47,22 @@ bench: install neo4j-jars
 	$(PY) -m bench.engine --sizes $(BENCH_SIZES)
 	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m bench.import_throughput --size $(lastword $(BENCH_SIZES))
 
+## Refresh the GraphiQL files the server ships (pinned in web/graphiql/package.json + lock; needs npm).
+GRAPHIQL_STATIC := src/servicegraph/api/static/graphiql
+vendor-graphiql:
+	cd web/graphiql && npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(GRAPHIQL_STATIC)
+	cd web/graphiql/node_modules && cp graphiql/graphiql.min.js graphiql/graphiql.min.css \
+		react/umd/react.production.min.js react-dom/umd/react-dom.production.min.js \
+		js-cookie/dist/js.cookie.min.js $(CURDIR)/$(GRAPHIQL_STATIC)/
+	cp web/graphiql/node_modules/@graphiql/plugin-explorer/dist/index.umd.js $(GRAPHIQL_STATIC)/plugin-explorer.umd.js
+	cp web/graphiql/node_modules/@graphiql/plugin-explorer/dist/style.css $(GRAPHIQL_STATIC)/plugin-explorer.css
+	for p in graphiql react react-dom js-cookie @graphiql/plugin-explorer; do \
+		f=web/graphiql/node_modules/$$p/LICENSE; out=$(GRAPHIQL_STATIC)/LICENSE.$$(basename $$p); \
+		if [ -f $$f ]; then cp $$f $$out; else \
+		(echo "$$p is MIT licensed (its package.json; the package ships no LICENSE file)."; \
+		 echo "It is by the GraphQL contributors, as GraphiQL; the MIT text:"; echo; \
+		 cat web/graphiql/node_modules/graphiql/LICENSE) > $$out; fi; done
+
 clean:
-	rm -rf $(VENV) servicegraph.db servicegraph.db-wal servicegraph.db-shm
+	rm -rf $(VENV) .demo servicegraph.db servicegraph.db-wal servicegraph.db-shm

@@ -168,7 +168,7 @@ def test_serve_demo_prints_a_token_that_the_server_accepts(tmp_path: Path) -> No
 
 def test_token_create_prints_a_token_once(tmp_path: Path) -> None:
     db = str(tmp_path / "a.db")
-    first = run("token", "create", "--user", "ann", "--role", "viewer", "--db", db)
+    first = run("token", "create", "--user", "ann", "--role", "viewer", "--db", db, "--create")
     second = run("token", "create", "--user", "ann", "--role", "viewer", "--db", db)
     assert first.returncode == 0 and first.stdout.strip().startswith("sg_")
     assert first.stdout != second.stdout
@@ -259,3 +259,14 @@ def test_change_and_release_commands(tmp_path: Path) -> None:
     report = json.loads(run("release", "incidents", "rel-1", "--days", "3", "--db", db).stdout)
     assert report["incidents"] == [] and report["blast_radius"] == baseline["cis"]
     assert "normal" in run("change", "trends", "--db", db).stdout
+
+
+def test_a_mistyped_db_is_an_error_not_a_new_empty_store(tmp_path: Path) -> None:
+    run("demo", "--size", "100", "--db", str(tmp_path / "cmdb.db"))
+    for command in (["summary"], ["show", "vm-000001"], ["token", "create", "--user", "u",
+                    "--role", "viewer"], ["impact", "vm-000001"], ["journal"]):  # fmt: skip
+        result = run(*command, "--db", str(tmp_path / "cmbd.db"))
+        assert result.returncode == 3, (command, result.stderr)
+        assert "there is no store at" in result.stderr and "cmbd.db" in result.stderr
+    assert not (tmp_path / "cmbd.db").exists()
+    assert run("summary", "--db", str(tmp_path / "cmdb.db")).returncode == 0

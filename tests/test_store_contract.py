@@ -73,12 +73,13 @@ def test_update_bumps_version_and_journals_before_and_after(store: GraphStore) -
     _small(store)
     store.upsert([CI("vm-1", "vm", "VM 1 renamed", {"criticality": 5})], actor="bob")
     ci = store.get_ci("vm-1")
-    assert ci.version == 2 and ci.name == "VM 1 renamed" and ci.attributes == {"criticality": 5}
+    assert ci.version == 2 and ci.name == "VM 1 renamed"
+    assert ci.attributes == {"status": "active", "criticality": 5}  # updates merge
     history = store.journal(entity="vm-1")
     assert [e.op for e in history] == ["create_ci", "update_ci"]
     assert [e.actor for e in history] == ["alice", "bob"]
     assert history[1].before["attributes"] == {"status": "active", "criticality": 3}
-    assert history[1].after["attributes"] == {"criticality": 5}
+    assert history[1].after["attributes"] == {"status": "active", "criticality": 5}
     assert history[1].after["version"] == 2
 
 
@@ -253,7 +254,7 @@ def test_json_attributes_round_trip(store: GraphStore) -> None:
     assert store.get_ci("rfc-1").attributes["assessment"] == snapshot
     assert store.journal(entity="rfc-1")[0].after["attributes"]["assessment"] == snapshot
     with pytest.raises(ValidationFailed, match="assessment"):
-        store.upsert([CI("rfc-2", "change", "RFC", {"assessment": None})])
+        store.upsert([CI("rfc-2", "change", "RFC", {"assessment": None})], replace=True)
 
 
 def test_tokens_are_stored_as_hashes_and_journaled(store: GraphStore) -> None:
@@ -269,3 +270,23 @@ def test_tokens_are_stored_as_hashes_and_journaled(store: GraphStore) -> None:
     assert entry.after is not None and entry.after["user"] == "dana"
     assert token not in str(entry.to_dict())
     assert store.find_token(token) is None  # only the hash is stored
+
+
+def test_updates_merge_null_removes_and_replace_replaces(store: GraphStore) -> None:
+    store.upsert([CI("vm-1", "vm", "VM", {"os": "RHEL 9", "environment": "production",
+                                            "cpu_cores": 4})])  # fmt: skip
+    store.upsert([CI("vm-1", "vm", "VM", {"cpu_cores": 16})], actor="partial")
+    assert store.get_ci("vm-1").attributes == {
+        "os": "RHEL 9", "environment": "production", "cpu_cores": 16,
+    }  # fmt: skip
+    store.upsert([CI("vm-1", "vm", "VM", {"os": None})], actor="remover")
+    assert store.get_ci("vm-1").attributes == {"environment": "production", "cpu_cores": 16}
+    entry = store.journal(entity="vm-1")[-1]
+    assert entry.before["attributes"]["os"] == "RHEL 9" and "os" not in entry.after["attributes"]
+    store.upsert([CI("vm-1", "vm", "VM", {"cpu_cores": 2})], replace=True)
+    assert store.get_ci("vm-1").attributes == {"cpu_cores": 2}
+    with pytest.raises(ValidationFailed, match="null removes an attribute only"):
+        store.upsert([CI("vm-1", "vm", "VM", {"os": None})], replace=True)
+    head = store.head_seq()
+    store.upsert([CI("vm-1", "vm", "VM", {})])  # nothing given: nothing changes
+    assert store.head_seq() == head

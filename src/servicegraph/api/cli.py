@@ -22,6 +22,7 @@ from servicegraph.api.cli_admin import register_admin_commands, token_app
 from servicegraph.api.cli_changes import change_app, release_app
 from servicegraph.api.cli_common import (
     ActorOption,
+    CreateOption,
     DbOption,
     ModelOption,
     err,
@@ -32,6 +33,7 @@ from servicegraph.api.cli_common import (
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
 from servicegraph.graph.records import Batch
+from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
 from servicegraph.processes.access import Actor, create_token
@@ -45,8 +47,8 @@ app = typer.Typer(
 )
 
 
-def _store(db: str | None, model: list[Path] | None) -> GraphStore:
-    return open_store(db, resolve_model([str(m) for m in model or []]))
+def _store(db: str | None, model: list[Path] | None, create: bool = False) -> GraphStore:
+    return open_store(db, resolve_model([str(m) for m in model or []]), create=create)
 
 
 @app.command("import")
@@ -58,10 +60,19 @@ def import_(
     db: DbOption = None,
     model: ModelOption = None,
     actor: ActorOption = "import",
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="The file's attributes become each record's whole set (re-importing an "
+            "export). Default: merge — given attributes change, absent ones stay, null removes.",
+        ),
+    ] = False,
 ) -> None:
     """Validate files against the model and write them in one transaction (all or nothing)."""
-    with _store(db, model) as store:
+    with _store(db, model, create=True) as store:
         batch = interchange.read_batch(store.model, files)
+        batch.replace = replace
         check_stranding(store, batch, Actor(actor, "admin"))
         result, seconds = _write_with_progress(store, batch, actor)
     out.print(
@@ -105,7 +116,7 @@ def demo(
     ] = False,
 ) -> None:
     """Generate a realistic demo estate, load it, and print a summary of the store."""
-    with _store(db, model) as store:
+    with _store(db, model, create=True) as store:
         if if_empty and not store.is_empty():
             out.print(safe(f"{store.uri} holds data; the demo estate was not loaded again"))
             return
@@ -311,9 +322,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     demo: Annotated[
-        bool, typer.Option("--demo", help="Load the demo estate into a fresh store first.")
+        bool,
+        typer.Option(
+            "--demo",
+            help="Load the demo estate when the store is empty (kept across restarts) and print "
+            "an admin token with a curl line.",
+        ),
     ] = False,
     demo_size: Annotated[int, typer.Option(min=50, help="Size of the demo estate.")] = 2000,
+    create: CreateOption = False,
 ) -> None:
     """Run the GraphQL server (http://HOST:PORT/graphql, GraphiQL in a browser)."""
     import tempfile
@@ -322,33 +339,67 @@ def serve(
 
     from servicegraph.api.server import create_app
 
+    _check_port(host, port)  # before anything slow: say so now, not after loading an estate
     if demo and db is None and not os.environ.get("SERVICEGRAPH_NEO4J_URI"):
         db = str(Path(tempfile.mkdtemp(prefix="servicegraph-demo-")) / "demo.db")
-    sg = open_graph(db, model)
+    if demo and db is not None and "://" not in db:
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    sg = open_graph(db, model, create=create or demo)
+    url = f"http://{host}:{port}"
     if demo:
-        counts = sg.store.counts()
-        if counts.pop("relationships") or counts:
-            raise ServiceGraphError(
-                f"--demo needs an empty store and {sg.store.uri} holds data; "
-                "drop --demo or choose another --db"
-            )
-        sg.load_demo(demo_size)
-        token = create_token(sg.store, "demo-admin", "admin", actor="serve --demo")
-        out.print(f"demo estate loaded into {safe(sg.store.uri)}", highlight=False)
-        out.print("demo admin token (shown once, only its hash is stored):", highlight=False)
+        if sg.store.is_empty():
+            sg.load_demo(demo_size)
+            out.print(f"demo estate loaded into {safe(sg.store.uri)}", highlight=False)
+        else:
+            out.print(f"demo store {safe(sg.store.uri)} kept (it holds data)", highlight=False)
+        token = _demo_token(sg.store)
+        out.print("demo admin token; paste these two lines into a shell:", highlight=False)
         sys.stdout.write(f"  export SG_TOKEN={token}\n")
         sys.stdout.write(
             "  curl -s -H \"Authorization: Bearer $SG_TOKEN\" -H 'content-type: application/json' "
-            f'-d \'{{"query": "{{ me {{ user role }} }}"}}\' http://{host}:{port}/graphql\n'
+            f'-d \'{{"query": "{{ me {{ user role }} }}"}}\' {url}/graphql\n'
         )
         sys.stdout.flush()
-    out.print(f"GraphQL on http://{host}:{port}/graphql (GraphiQL in a browser)")
+    out.print(f"GraphQL on {url}/graphql (GraphiQL in a browser; set the Authorization header)")
     app = create_app(sg)  # builds the topology engine
     # The engine's and the libraries' objects live as long as the process: keep them out of the
     # cyclic collector's full passes, which otherwise pause requests that allocate a lot.
     gc.collect()
     gc.freeze()
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ServiceGraphError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): another server (an earlier "
+                "`make demo`?) holds the port; stop it, or pass --port N (make demo PORT=N)"
+            ) from None
+
+
+def _demo_token(store: GraphStore) -> str:
+    """The demo's admin token: kept beside a SQLite demo store (owner-only file) and reused while
+    the store still accepts it, so restarting the demo keeps the token; otherwise a new one."""
+    from servicegraph.processes.access import token_hash
+
+    path = Path(str(store.path) + ".demo-token") if isinstance(store, SqliteStore) else None
+    if path is not None and path.is_file():
+        token = path.read_text().strip()
+        record = store.find_token(token_hash(token))
+        if record is not None and record.revoked_at is None and record.expires_at is None:
+            return token
+    token = create_token(store, "demo-admin", "admin", actor="serve --demo")
+    if path is not None:
+        path.touch(mode=0o600)
+        path.write_text(token + "\n")
+    return token
 
 
 app.add_typer(change_app, name="change")

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from servicegraph.api.cli_common import ActorOption, DbOption, ModelOption, open_graph, out, safe
+from servicegraph.api.cli_common import (
+    ActorOption,
+    CreateOption,
+    DbOption,
+    ModelOption,
+    open_graph,
+    out,
+    safe,
+)
 from servicegraph.errors import ServiceGraphError, StoreCorrupt
 from servicegraph.graph.backup import backup, restore
 from servicegraph.processes.access import (
@@ -40,10 +48,11 @@ def token_create(
     db: DbOption = None,
     model: ModelOption = None,
     actor: ActorOption = "cli",
+    create: CreateOption = False,
 ) -> None:
     """Create a token and print it (once: only its hash is stored)."""
     lifetime = parse_duration(expires_in) if expires_in else None
-    with open_graph(db, model) as sg:
+    with open_graph(db, model, create=create) as sg:
         token = create_token(sg.store, user, role, actor=actor, expires_in=lifetime)
     sys.stdout.write(token + "\n")
 
@@ -112,7 +121,7 @@ def register_admin_commands(app: typer.Typer) -> None:
         model: ModelOption = None,
     ) -> None:
         """Load a backup into an empty store (or replace what it holds); restart servers after."""
-        with open_graph(db, model) as sg:
+        with open_graph(db, model, create=True) as sg:
             counts = restore(sg.store, path, replace=replace)
         out.print(safe(f"restored {_counts(counts)} from {path}"), highlight=False)
 

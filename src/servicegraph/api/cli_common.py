@@ -41,6 +41,14 @@ def safe(value: Any) -> str:
     return escape(strip_controls(str(value)))
 
 
-def open_graph(db: str | None, model: list[Path] | None) -> ServiceGraph:
-    """The store named by --db (or the environment) with the --model files, for one command."""
-    return connect(db, [str(m) for m in model or []])
+CreateOption = Annotated[
+    bool, typer.Option("--create", help="Create the SQLite store if it does not exist.")
+]
+
+
+def open_graph(db: str | None, model: list[Path] | None, create: bool = False) -> ServiceGraph:
+    """The store named by --db (or the environment) with the --model files, for one command.
+
+    A SQLite file that does not exist is an error unless ``create`` (commands that make a store:
+    demo, import, restore, or an explicit --create)."""
+    return connect(db, [str(m) for m in model or []], create=create)

@@ -108,8 +108,11 @@ class ServiceGraph:
     def history(self, entity: str) -> pd.DataFrame:
         return pd.DataFrame([e.to_dict() for e in self.store.journal(entity=entity)])
 
-    def import_files(self, *paths: str | Path, actor: str = "python") -> WriteResult:
-        return interchange.import_files(self.store, paths, actor)
+    def import_files(
+        self, *paths: str | Path, actor: str = "python", replace: bool = False
+    ) -> WriteResult:
+        """Import files; existing records merge unless ``replace``."""
+        return interchange.import_files(self.store, paths, actor, replace=replace)
 
     def load_demo(self, size: int = 2000, seed: int = 7) -> WriteResult:
         return self.store.write(generate_estate(size, seed), "demo")
@@ -125,8 +128,12 @@ class ServiceGraph:
 
 
 def connect(
-    target: str | Path | None = None, model_files: Collection[str | Path] = ()
+    target: str | Path | None = None,
+    model_files: Collection[str | Path] = (),
+    create: bool = True,
 ) -> ServiceGraph:
-    """Open a store: a SQLite path, a ``bolt://``/``neo4j://`` URI, or (None) the environment's."""
+    """Open a store: a SQLite path, a ``bolt://``/``neo4j://`` URI, or (None) the environment's.
+
+    A SQLite file that does not exist is created, unless ``create=False``."""
     model = resolve_model([str(m) for m in model_files])
-    return ServiceGraph(open_store(target, model))
+    return ServiceGraph(open_store(target, model, create=create))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,6 +22,7 @@ from cross_web import HTTPException
 from fastapi import FastAPI, Request
 from graphql import GraphQLError
 from starlette.responses import JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, process_result
@@ -35,12 +37,19 @@ from servicegraph.processes.access import authenticate
 
 __all__ = ["create_app"]
 
+STATIC = Path(__file__).parent / "static"
 MAX_ERRORS = 100  # errors listed in one response; `extensions.errorCount` gives the total
 _thread_loops = threading.local()
 
 
 class _Router(GraphQLRouter[Context, None]):
     limits: Limits = Limits()
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL with its scripts served from /static (machines running a CMDB are often
+        offline; nothing is fetched from a CDN)."""
+        return (STATIC / "graphiql" / "index.html").read_text("utf-8")
 
     def encode_json(self, data: object) -> bytes:
         """orjson: an impact listing 10k CIs is megabytes of JSON (the standard library took
@@ -236,6 +245,7 @@ def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
         build_schema(limits=limits), context_getter=get_context, graphql_ide="graphiql"
     )
     app.include_router(router, prefix="/graphql")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
 
     @app.get("/health")

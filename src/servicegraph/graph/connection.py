@@ -26,9 +26,12 @@ def resolve_model(model_files: list[str] | None = None) -> Model:
     return load_model(*files)
 
 
-def open_store(target: str | Path | None = None, model: Model | None = None) -> GraphStore:
+def open_store(
+    target: str | Path | None = None, model: Model | None = None, create: bool = True
+) -> GraphStore:
     """Open the store named by ``target`` (a SQLite path or a ``bolt://``/``neo4j://`` URI) or by
-    the environment."""
+    the environment. ``create=False``: a SQLite file that does not exist is an error (a mistyped
+    path must not silently become an empty store)."""
     model = model or resolve_model()
     target = str(target) if target is not None else None
     uri = target if target and "://" in target else None
@@ -46,4 +49,5 @@ def open_store(target: str | Path | None = None, model: Model | None = None) -> 
         )
     from servicegraph.graph.sqlite_store import SqliteStore
 
-    return SqliteStore(target or os.environ.get("SERVICEGRAPH_DB") or DEFAULT_DB, model)
+    path = target or os.environ.get("SERVICEGRAPH_DB") or DEFAULT_DB
+    return SqliteStore(path, model, create=create)

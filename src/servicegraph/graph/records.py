@@ -172,7 +172,11 @@ class StoreDump:
 
 @dataclass
 class Batch:
-    """Everything one transaction writes. ``*_where`` say where each item came from, for errors."""
+    """Everything one transaction writes. ``*_where`` say where each item came from, for errors.
+
+    By default an update **merges**: the attributes given change, absent ones stay, and an
+    attribute given as ``None`` (JSON ``null``) is removed. ``replace=True`` makes the given
+    attributes the whole set (for re-importing an export, or a process that owns the record)."""
 
     cis: list[CI] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
@@ -181,6 +185,7 @@ class Batch:
     delete_relationships: list[RelKey] = field(default_factory=list)
     ci_where: list[str] = field(default_factory=list)
     rel_where: list[str] = field(default_factory=list)
+    replace: bool = False
 
     def add_ci(self, ci: CI, where: str | None = None) -> None:
         self.ci_where.append(where or f"cis[{len(self.cis)}]")

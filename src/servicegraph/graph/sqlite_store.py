@@ -117,7 +117,13 @@ def write_timeout() -> float:
 class SqliteStore(GraphStore):
     """GraphStore on a SQLite file; safe to share between threads."""
 
-    def __init__(self, path: str | Path, model: Model, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        model: Model,
+        timeout: float | None = None,
+        create: bool = True,
+    ) -> None:
         super().__init__(model)
         self.path = Path(path)
         self.uri = f"sqlite:{self.path}"
@@ -126,6 +132,12 @@ class SqliteStore(GraphStore):
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        if not create and not self.path.exists():
+            raise StoreUnavailable(
+                f"there is no store at {self.path}: check --db (or SERVICEGRAPH_DB); "
+                "`servicegraph demo`, `import` or `restore` create one, other commands take "
+                "--create where an empty store makes sense"
+            )
         if self.path.parent and not self.path.parent.exists():
             raise StoreUnavailable(
                 f"cannot open the embedded store at {self.path}: directory {self.path.parent} "

@@ -13,6 +13,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from typing import Any, Protocol, TypeVar
 
 from servicegraph.errors import Problem, StaleVersion, ValidationFailed
@@ -126,8 +127,10 @@ class GraphStore(ABC):
         cis: Sequence[CI] = (),
         relationships: Sequence[Relationship] = (),
         actor: str = "system",
+        replace: bool = False,
     ) -> WriteResult:
-        batch = Batch()
+        """Create or update records; updates merge unless ``replace`` (see :class:`Batch`)."""
+        batch = Batch(replace=replace)
         for ci in cis:
             batch.add_ci(ci)
         for rel in relationships:
@@ -157,13 +160,15 @@ class GraphStore(ABC):
         named += [end for r in batch.relationships for end in (r.source, r.target)]
         # Ids that check_batch refused (e.g. not valid Unicode) cannot be stored: not looked up.
         stored = tx.fetch_cis({i for i in named if isinstance(i, str) and _storable(i)})
-        problems = problems + check_against_store(self.model, batch, stored)
         keys = [
             k
             for k in [r.key for r in batch.relationships] + list(batch.delete_relationships)
             if all(isinstance(part, str) and _storable(part) for part in k)
         ]
         stored_rels = tx.fetch_relationships(keys)
+        if not batch.replace:
+            batch = merged(batch, stored, stored_rels)
+        problems = problems + check_against_store(self.model, batch, stored)
         for i, key in enumerate(batch.delete_relationships):
             if key not in stored_rels:
                 problems.append(
@@ -310,6 +315,35 @@ class GraphStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def merged(
+    batch: Batch, stored: Mapping[str, CI], stored_rels: Mapping[RelKey, Relationship]
+) -> Batch:
+    """``batch`` with every update merged into the stored record: given attributes change,
+    absent ones stay, ``None`` removes one (and a new record simply drops its ``None``s)."""
+    out = dc_replace(batch, cis=[], relationships=[], ci_where=[], rel_where=[])
+    for ci, where in zip(batch.cis, batch.ci_where, strict=True):
+        old = stored.get(ci.id) if isinstance(ci.id, str) else None
+        base = old.attributes if old is not None and old.cls == ci.cls else {}
+        out.add_ci(dc_replace(ci, attributes=_merge(base, ci.attributes)), where)
+    for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
+        old_rel = stored_rels.get(rel.key)
+        base = old_rel.attributes if old_rel is not None else {}
+        out.add_relationship(dc_replace(rel, attributes=_merge(base, rel.attributes)), where)
+    return out
+
+
+def _merge(base: Mapping[str, Any], given: Any) -> Any:
+    if not isinstance(given, dict):
+        return given  # refused by validation, with its location
+    result = dict(base)
+    for name, value in given.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = value
+    return result
 
 
 def _storable(text: str) -> bool:

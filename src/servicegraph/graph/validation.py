@@ -15,7 +15,13 @@ from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Batch
 from servicegraph.graph.values import MAX_NAME_LENGTH, text_problem
 
-__all__ = ["check_against_store", "check_attributes", "check_batch", "check_name"]
+__all__ = [
+    "check_against_store",
+    "check_attributes",
+    "check_batch",
+    "check_name",
+    "check_required",
+]
 
 MAX_ID_LENGTH = 200
 
@@ -36,7 +42,9 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
         problems.extend(check_name(where, "name", ci.name))
         if ci.cls in model.classes and not model.classes[ci.cls].abstract:
             problems.extend(
-                check_attributes(where, ci.attributes, model.classes[ci.cls].attributes, ci.cls)
+                check_attributes(
+                    where, ci.attributes, model.classes[ci.cls].attributes, ci.cls, batch.replace
+                )
             )
         if ci.version is not None and (
             isinstance(ci.version, bool) or not isinstance(ci.version, int)
@@ -53,7 +61,9 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
                 Problem(where, "type", f"unknown relationship type {rel.type!r}; known: {known}")
             )
         else:
-            problems.extend(check_attributes(where, rel.attributes, spec.attributes, rel.type))
+            problems.extend(
+                check_attributes(where, rel.attributes, spec.attributes, rel.type, batch.replace)
+            )
         if rel.source == rel.target:
             problems.append(Problem(where, "target", "a relationship cannot join a CI to itself"))
         if rel.key in seen_rels:
@@ -75,6 +85,9 @@ def check_against_store(model: Model, batch: Batch, stored: Mapping[str, CI]) ->
     deleted = set(batch.delete_cis)
     for ci, where in zip(batch.cis, batch.ci_where, strict=True):
         old = stored.get(ci.id)
+        spec_of = model.classes.get(ci.cls) if isinstance(ci.cls, str) else None
+        if not batch.replace and spec_of is not None and isinstance(ci.attributes, dict):
+            problems.extend(check_required(where, ci.attributes, spec_of.attributes, ci.cls))
         if old is not None and old.cls != ci.cls:
             problems.append(
                 Problem(
@@ -119,14 +132,31 @@ def check_against_store(model: Model, batch: Batch, stored: Mapping[str, CI]) ->
 
 
 def check_attributes(
-    where: str, attributes: Any, specs: Mapping[str, AttributeSpec], owner: str
+    where: str,
+    attributes: Any,
+    specs: Mapping[str, AttributeSpec],
+    owner: str,
+    replace: bool = True,
 ) -> list[Problem]:
-    """Unknown, missing-required and ill-typed attributes of one record."""
+    """Unknown and ill-typed attributes of one record, and (``replace``: the given attributes are
+    the whole record) missing required ones. In a merge, ``None`` removes an attribute, and what
+    is required is checked on the merged record (:func:`check_required`)."""
     if not isinstance(attributes, dict):
         return [Problem(where, "attributes", "expected an object of attribute: value")]
     problems = []
     for name, value in attributes.items():
         spec = specs.get(name)
+        if value is None and spec is not None:
+            if replace:
+                problems.append(
+                    Problem(
+                        where,
+                        f"attributes.{name}",
+                        "null removes an attribute only when updates merge; leave it out of a "
+                        "full replacement",
+                    )
+                )
+            continue
         if spec is None:
             hint = ", ".join(sorted(specs)) or "none"
             problems.append(
@@ -139,10 +169,19 @@ def check_attributes(
             )
         elif (reason := spec.check(value)) is not None:
             problems.append(Problem(where, f"attributes.{name}", reason))
-    for name, spec in specs.items():
-        if spec.required and name not in attributes:
-            problems.append(Problem(where, f"attributes.{name}", f"required for {owner}"))
+    if replace:
+        problems.extend(check_required(where, attributes, specs, owner))
     return problems
+
+
+def check_required(
+    where: str, attributes: Mapping[str, Any], specs: Mapping[str, AttributeSpec], owner: str
+) -> list[Problem]:
+    return [
+        Problem(where, f"attributes.{name}", f"required for {owner}")
+        for name, spec in specs.items()
+        if spec.required and attributes.get(name) is None
+    ]
 
 
 def _check_class(model: Model, where: str, cls: Any) -> list[Problem]:

@@ -31,6 +31,7 @@ __all__ = [
     "parse_duration",
     "require",
     "revoke_tokens",
+    "token_hash",
 ]
 
 ROLES = ("viewer", "cmdb_editor", "change_manager", "admin")
@@ -58,7 +59,8 @@ class Actor:
         return self.role in PERMISSIONS[permission]
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """What the store keeps of a token: its SHA-256, hex."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -99,7 +101,7 @@ def create_token(
     expires_at = None
     if expires_in is not None:
         expires_at = _iso(dt.datetime.now(dt.UTC) + expires_in)
-    store.add_token(_hash(token), user, role, actor, expires_at)
+    store.add_token(token_hash(token), user, role, actor, expires_at)
     return token
 
 
@@ -111,8 +113,8 @@ def authenticate(store: GraphStore, authorization: str | None) -> Actor:
             "send an Authorization: Bearer <token> header; create a token with "
             "`servicegraph token create --user U --role R`"
         )
-    token_hash = _hash(found.group(1))
-    record = store.find_token(token_hash)
+    digest = token_hash(found.group(1))
+    record = store.find_token(digest)
     if record is None:
         raise Unauthenticated("the bearer token is not known; create a new one")
     now = utc_now()
@@ -120,7 +122,7 @@ def authenticate(store: GraphStore, authorization: str | None) -> Actor:
         raise Unauthenticated(f"the bearer token was revoked at {record.revoked_at}")
     if record.expires_at is not None and record.expires_at <= now:
         raise Unauthenticated(f"the bearer token expired at {record.expires_at}; create a new one")
-    _touch(store, token_hash, now)
+    _touch(store, digest, now)
     return Actor(record.user, record.role)
 
 

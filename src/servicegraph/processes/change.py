@@ -223,7 +223,7 @@ class ChangeManager:
         extra: Sequence[CI] = (),
     ) -> CI:
         attrs["last_reason"] = reason
-        batch = Batch()
+        batch = Batch(replace=True)  # the process owns the whole RFC record
         batch.add_ci(CI(change.id, "change", change.name, attrs, change.version), "change")
         for ci in extra:
             batch.add_ci(ci, f"cmdb_updates[{ci.id}]")
@@ -266,7 +266,7 @@ class ChangeManager:
             )
         current = self.store.get_cis(list(updates))
         return [
-            CI(ci.id, ci.cls, ci.name, {**ci.attributes, **updates[ci.id]}, ci.version)
+            CI(ci.id, ci.cls, ci.name, _merge_update(ci.attributes, updates[ci.id]), ci.version)
             for ci in current.values()
         ]
 
@@ -294,6 +294,16 @@ class ChangeManager:
         frame = pd.DataFrame(rows, columns=["month", "change_type", "target_class", "outcome"])
         keys = ["month", "change_type", "target_class", "outcome"]
         return frame.groupby(keys, dropna=False).size().reset_index(name="changes")
+
+
+def _merge_update(attributes: dict[str, Any], update: Any) -> dict[str, Any]:
+    """The approved update applied as a merge: named attributes change, ``None`` removes one."""
+    if not isinstance(update, dict):
+        raise ValidationFailed(
+            [Problem("change", "cmdb_updates", "{ci id: {attribute: value}} (null removes one)")]
+        )
+    merged = {**attributes, **update}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def _check_editable(fields: dict[str, Any]) -> None:

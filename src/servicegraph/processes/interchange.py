@@ -43,9 +43,13 @@ def import_files(
     paths: Iterable[str | Path],
     actor: str = "import",
     progress: Callable[[int, int], None] | None = None,
+    replace: bool = False,
 ) -> WriteResult:
-    """Read, validate and write files (JSON, CSV, or a folder holding cis.csv/relationships.csv)."""
+    """Read, validate and write files (JSON, CSV, or a folder holding cis.csv/relationships.csv).
+
+    Records that exist are merged (``replace``: the file's attributes become the whole record)."""
     batch = read_batch(store.model, paths)
+    batch.replace = replace
     return store.write(batch, actor, progress=progress)
 
 

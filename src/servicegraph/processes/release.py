@@ -65,7 +65,7 @@ class ReleaseManager:
                 )
         if problems:
             raise ValidationFailed(problems)
-        batch = Batch()
+        batch = Batch(replace=True)  # whole records: the release's, baselined ones
         attrs = {**fields, "release_type": release_type, "state": "planned"}
         batch.add_ci(CI(release_id, "release", name, attrs, version=0), "release")
         for c in changes:
@@ -100,7 +100,7 @@ class ReleaseManager:
         records = self.store.get_cis(radius)
         taken = iso(now)
         baseline_id = f"{release_id}-baseline-{seq}"
-        batch = Batch()
+        batch = Batch(replace=True)  # whole records: the release's, baselined ones
         batch.add_ci(
             CI(
                 baseline_id,
@@ -145,7 +145,7 @@ class ReleaseManager:
         updated = self._with(release, state="deployed" if succeeded else "failed",
                              deployed_at=iso(now), deployment_result=notes or
                              ("deployed" if succeeded else "deployment failed"))  # fmt: skip
-        self.store.write(Batch(cis=[updated], ci_where=["release"]), actor.user)
+        self.store.write(Batch(cis=[updated], ci_where=["release"], replace=True), actor.user)
         return self.get(release_id)
 
     def rollback(self, release_id: str, actor: Actor, reason: str = "") -> CI:
@@ -156,7 +156,7 @@ class ReleaseManager:
         baseline = self.baseline(release_id)
         assert baseline is not None  # deployed implies baselined
         current = self.store.get_cis(baseline.attributes["ci_ids"])
-        batch = Batch()
+        batch = Batch(replace=True)  # whole records: the release's, baselined ones
         for old in baseline.attributes["snapshot"]:
             now = current.get(old["id"])
             if now is not None:

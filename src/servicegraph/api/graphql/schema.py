@@ -45,6 +45,7 @@ from servicegraph.api.graphql.types import (
     RelationshipInput,
     RelationshipKeyInput,
     RelationshipType,
+    WriteMode,
     WriteResultType,
     as_ci,
 )
@@ -280,11 +281,17 @@ def _items(name: str, items: list[Any]) -> None:
 
 @strawberry.type
 class CMDBMutation:
-    @strawberry.mutation(description="Create or update CIs (validated like an import).")
-    def upsert_cis(self, info: Info, cis: list[CIInput]) -> WriteResultType:
+    @strawberry.mutation(
+        description="Create or update CIs (validated like an import). Updates merge by default: "
+        "given attributes change, absent ones stay, null removes one; mode REPLACE makes the "
+        "given attributes the whole set."
+    )
+    def upsert_cis(
+        self, info: Info, cis: list[CIInput], mode: WriteMode = WriteMode.MERGE
+    ) -> WriteResultType:
         actor = info.context.actor("write_cmdb")
         _items("cis", cis)
-        batch = Batch()
+        batch = Batch(replace=mode is WriteMode.REPLACE)
         for i, value in enumerate(cis):
             batch.add_ci(as_ci(value), f"cis[{i}]")
         return WriteResultType.of(guarded_write(info.context.sg.store, batch, actor))
@@ -307,13 +314,19 @@ class CMDBMutation:
             guarded_write(info.context.sg.store, batch, actor, force=force, reason=reason)
         )
 
-    @strawberry.mutation(description="Add (or update the attributes of) relationships.")
+    @strawberry.mutation(
+        description="Add (or update the attributes of) relationships; attributes merge like "
+        "upsertCis unless mode is REPLACE."
+    )
     def add_relationships(
-        self, info: Info, relationships: list[RelationshipInput]
+        self,
+        info: Info,
+        relationships: list[RelationshipInput],
+        mode: WriteMode = WriteMode.MERGE,
     ) -> WriteResultType:
         actor = info.context.actor("write_cmdb")
         _items("relationships", relationships)
-        batch = Batch()
+        batch = Batch(replace=mode is WriteMode.REPLACE)
         for i, r in enumerate(relationships):
             attributes: Any = r.attributes
             batch.add_relationship(

@@ -28,6 +28,12 @@ class MapDirection(Enum):
     DOWNSTREAM = "DOWNSTREAM"  # with the arrows: what the root depends on, towards infrastructure
 
 
+@strawberry.enum(description="How an update treats attributes it does not name.")
+class WriteMode(Enum):
+    MERGE = "MERGE"  # given attributes change, absent ones stay, null removes one
+    REPLACE = "REPLACE"  # the given attributes are the record's whole set
+
+
 @strawberry.enum
 class ImpactStatus(Enum):
     DOWN = "DOWN"

@@ -1,0 +1,176 @@
+"""Everyday use as each user meets it: merging updates, the demo a newcomer starts, honest errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from servicegraph.api.python import ServiceGraph
+from servicegraph.api.server import create_app
+from servicegraph.graph.model import load_model
+from servicegraph.graph.sqlite_store import SqliteStore
+from servicegraph.processes.access import create_token
+from servicegraph.processes.demo import generate_estate
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servicegraph.api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@pytest.fixture
+def api(sqlite_store: SqliteStore) -> Iterator[tuple[TestClient, str]]:
+    sqlite_store.write(generate_estate(300, seed=2))
+    token = create_token(sqlite_store, "ed", "cmdb_editor")
+    with TestClient(create_app(ServiceGraph(sqlite_store))) as client:
+        yield client, token
+
+
+def gql(client: TestClient, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.json()  # type: ignore[no-any-return]
+
+
+UPSERT = "mutation($c: [CIInput!]!, $m: WriteMode) { upsertCis(cis: $c, mode: $m) { updated } }"
+
+
+def test_graphql_updates_merge_unless_asked_to_replace(api: tuple[TestClient, str]) -> None:
+    client, token = api
+    before = gql(client, token, '{ ci(id: "vm-000001") { attributes } }')["data"]["ci"]
+    assert {"os", "environment"} <= set(before["attributes"]) or "environment" in before[
+        "attributes"
+    ]
+    gql(client, token, UPSERT, c=[{"id": "vm-000001", "class": "vm", "name": "dns1",
+                                    "attributes": {"cpu_cores": 16}}])  # fmt: skip
+    after = gql(client, token, '{ ci(id: "vm-000001") { attributes } }')["data"]["ci"]["attributes"]
+    assert after == {**before["attributes"], "cpu_cores": 16}
+    gql(client, token, UPSERT, c=[{"id": "vm-000001", "class": "vm", "name": "dns1",
+                                    "attributes": {"environment": None}}])  # fmt: skip
+    after = gql(client, token, '{ ci(id: "vm-000001") { attributes } }')["data"]["ci"]["attributes"]
+    assert "environment" not in after and after["cpu_cores"] == 16
+    gql(client, token, UPSERT, m="REPLACE", c=[{"id": "vm-000001", "class": "vm", "name": "dns1",
+                                                 "attributes": {"cpu_cores": 2}}])  # fmt: skip
+    after = gql(client, token, '{ ci(id: "vm-000001") { attributes } }')["data"]["ci"]["attributes"]
+    assert after == {"cpu_cores": 2}
+
+
+def test_a_csv_with_some_columns_changes_only_those(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    assert run("demo", "--size", "100", "--db", db).returncode == 0
+    with SqliteStore(db, load_model()) as store:
+        memory = store.get_ci("vm-000001").attributes["memory_gb"]  # type: ignore[union-attr]
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    (folder / "cis.csv").write_text("id,class,name,cpu_cores\nvm-000001,vm,dns1,32\n")
+    (folder / "relationships.csv").write_text("source,type,target\n")
+    assert run("import", str(folder), "--db", db).returncode == 0
+    with SqliteStore(db, load_model()) as store:
+        ci = store.get_ci("vm-000001")
+        assert ci is not None and ci.attributes["cpu_cores"] == 32
+        assert ci.attributes["memory_gb"] == memory  # the column the file lacks is kept
+    assert run("import", str(folder), "--db", db, "--replace").returncode == 0
+    with SqliteStore(db, load_model()) as store:
+        ci = store.get_ci("vm-000001")
+        assert ci is not None and ci.attributes == {"cpu_cores": 32}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_demo(db: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "servicegraph.api.cli", "serve", "--demo", "--demo-size", "200",
+         "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )  # fmt: skip
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "GraphQL on" in line:
+            break
+    return proc, lines
+
+
+def _token(lines: list[str]) -> str:
+    (line,) = [x for x in lines if x.strip().startswith("export SG_TOKEN=")]
+    return line.strip().split("=", 1)[1]
+
+
+def test_the_demo_keeps_its_store_and_token_and_checks_the_port_first(tmp_path: Path) -> None:
+    db = tmp_path / ".demo" / "servicegraph.db"
+    port = _free_port()
+    first, lines = _start_demo(db, port)
+    try:
+        token = _token(lines)
+        assert any("demo estate loaded" in x for x in lines)
+        curl = [x for x in lines if x.strip().startswith("curl ")]
+        assert len(curl) == 1 and f"http://127.0.0.1:{port}/graphql" in curl[0]
+        other = tmp_path / "other.db"
+        started = time.perf_counter()
+        clash = run("serve", "--demo", "--db", str(other), "--port", str(port))
+        assert clash.returncode == 1 and "cannot listen" in clash.stderr
+        assert time.perf_counter() - started < 20 and not other.exists()  # said before loading
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                me = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ me { user } }"},
+                                headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert me["data"]["me"]["user"] == "demo-admin"
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+    second, lines = _start_demo(db, port)
+    try:
+        assert any("kept" in x for x in lines) and _token(lines) == token
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    assert oct(db.with_name("servicegraph.db.demo-token").stat().st_mode & 0o777) == "0o600"
+
+
+def test_graphiql_works_offline(api: tuple[TestClient, str]) -> None:
+    import base64
+    import hashlib
+    import re
+
+    client, _ = api
+    page = client.get("/graphql", headers={"Accept": "text/html"}).text
+    assert "graphiql" in page.lower() and "unpkg" not in page
+    assert not re.findall(r'(?:src|href)="https?://', page)  # nothing from the network
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"\s+integrity="([^"]+)"', page)
+    assert len(assets) == 7
+    for path, integrity in assets:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        digest = base64.b64encode(hashlib.sha384(response.content).digest()).decode()
+        assert integrity == f"sha384-{digest}", path  # the browser would refuse anything else
