@@ -31,6 +31,8 @@ def test_each_cypher_file_compiles_on_neo4j(path: Path, neo4j_driver: object) ->
         else:
             text = stmt.replace("__TYPE__", "DEPENDS_ON").replace("__MAX_DEPTH__", "")
             text = text.replace("__IMPACT_TYPES__", "DEPENDS_ON|RUNS_ON")
+            text = text.replace("__SORT__", "name").replace("__CMP__", ">")
+            text = text.replace("__DIRECTION__", "ASC")
             driver_run(neo4j_driver, "EXPLAIN " + text)
 
 

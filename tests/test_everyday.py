@@ -174,3 +174,71 @@ def test_graphiql_works_offline(api: tuple[TestClient, str]) -> None:
         assert response.status_code == 200, path
         digest = base64.b64encode(hashlib.sha384(response.content).digest()).decode()
         assert integrity == f"sha384-{digest}", path  # the browser would refuse anything else
+
+
+def test_lists_have_counts_search_sorting_and_typed_filters(
+    api: tuple[TestClient, str], sqlite_store: SqliteStore
+) -> None:
+    client, token = api
+    body = gql(
+        client, token,
+        '{ cis(filter: {class: "vm", text: "VM-00001"}, first: 3, sort: {field: ID, direction: DESC})'
+        " { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }",
+    )  # fmt: skip
+    page = body["data"]["cis"]
+    ids = [e["node"]["id"] for e in page["edges"]]
+    assert page["totalCount"] == 10 and ids == ["vm-000019", "vm-000018", "vm-000017"]
+    after = gql(client, token, 'query($a: String) { cis(filter: {class: "vm", text: "vm-00001"}, '
+                'first: 3, after: $a, sort: {field: ID, direction: DESC}) { edges { node { id } } } }',
+                a=page["edges"][0]["cursor"])  # fmt: skip
+    assert [e["node"]["id"] for e in after["data"]["cis"]["edges"]] == [*ids[1:], "vm-000016"]
+    services = gql(client, token, '{ cis(filter: {class: "service"}) { totalCount } }')
+    critical = gql(client, token, '{ cis(filter: {class: "service", attributes: {criticality: "5"}}) '
+                   "{ totalCount edges { node { attributes } } } }")  # fmt: skip
+    assert 0 < critical["data"]["cis"]["totalCount"] < services["data"]["cis"]["totalCount"]
+    assert all(e["node"]["attributes"]["criticality"] == 5
+               for e in critical["data"]["cis"]["edges"])  # fmt: skip
+    typo = gql(client, token, "{ cis(filter: {attributes: {critcality: 5}}) { totalCount } }")
+    assert typo["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED"
+    assert "criticality" in typo["errors"][0]["message"]  # the known names are listed
+    bad_value = gql(
+        client,
+        token,
+        '{ cis(filter: {class: "service", attributes: {criticality: "high"}}) { totalCount } }',
+    )
+    assert bad_value["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED"
+    bogus = gql(client, token, '{ relationships(types: ["BOGUS"]) { totalCount } }')
+    assert bogus["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED"
+    assert "BOGUS" in bogus["errors"][0]["message"] and "HOSTED_ON" in bogus["errors"][0]["message"]
+    hosted = gql(client, token, '{ relationships(types: ["HOSTED_ON"], first: 2) { totalCount } }')
+    types = [r.type for r in sqlite_store.iter_relationships()]  # every page, read directly
+    assert hosted["data"]["relationships"]["totalCount"] == types.count("HOSTED_ON") > 2
+    by_name = gql(
+        client, token, "{ cis(first: 5, sort: {field: NAME}) { edges { node { name } } } }"
+    )
+    names = [e["node"]["name"] for e in by_name["data"]["cis"]["edges"]]
+    assert names == sorted(names)
+
+
+def test_cors_is_off_unless_configured(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preflight = {"Origin": "https://cmdb.example", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}  # fmt: skip
+    with TestClient(create_app(ServiceGraph(sqlite_store))) as client:
+        response = client.options("/graphql", headers=preflight)
+        assert "access-control-allow-origin" not in response.headers
+    monkeypatch.setenv("SERVICEGRAPH_CORS_ORIGINS", "https://cmdb.example, https://other.example")
+    with TestClient(create_app(ServiceGraph(sqlite_store))) as client:
+        response = client.options("/graphql", headers=preflight)
+        assert response.headers["access-control-allow-origin"] == "https://cmdb.example"
+        evil = client.options("/graphql", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in evil.headers
+
+
+def test_python_lists_search_and_typed_filters(sqlite_store: SqliteStore) -> None:
+    sg = ServiceGraph(sqlite_store)
+    sg.load_demo(300)
+    frame = sg.search("DNS")
+    assert "dns-000001" in set(frame["id"])
+    assert set(sg.cis("service", criticality="5")["criticality"]) == {5}

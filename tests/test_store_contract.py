@@ -290,3 +290,35 @@ def test_updates_merge_null_removes_and_replace_replaces(store: GraphStore) -> N
     head = store.head_seq()
     store.upsert([CI("vm-1", "vm", "VM", {})])  # nothing given: nothing changes
     assert store.head_seq() == head
+
+
+def test_search_sort_and_count(store: GraphStore) -> None:
+    store.upsert(
+        [
+            CI("vm-a1", "vm", "Payments DB primary"),
+            CI("vm-b2", "vm", "payments web"),
+            CI("host-PAY", "host", "Hypervisor 7"),
+            CI("vm-c3", "vm", "Ledger"),
+        ]
+    )
+    found = store.find_cis(text="PAYM")
+    assert [c.id for c in found.items] == ["vm-a1", "vm-b2"]  # case-insensitive, name
+    assert [c.id for c in store.find_cis(text="pay").items] == ["host-PAY", "vm-a1", "vm-b2"]
+    assert [c.id for c in store.find_cis(text="y").items] == ["host-PAY", "vm-a1", "vm-b2"]
+    assert store.count_cis(text="pay") == 3 and store.count_cis(classes=["vm"]) == 3
+    assert store.count_cis(classes=["vm"], text="pay") == 2
+    by_name = store.find_cis(sort="name", first=2)
+    assert [c.name for c in by_name.items] == ["Hypervisor 7", "Ledger"]
+    rest = store.find_cis(sort="name", first=2, after=by_name.end_cursor)
+    assert [c.name for c in rest.items] == ["Payments DB primary", "payments web"]
+    assert not rest.has_next
+    down = store.find_cis(sort="id", descending=True, first=3)
+    assert [c.id for c in down.items] == ["vm-c3", "vm-b2", "vm-a1"]
+    more = store.find_cis(sort="id", descending=True, first=3, after=down.end_cursor)
+    assert [c.id for c in more.items] == ["host-PAY"]
+    with pytest.raises(ValidationFailed, match="another ordering"):
+        store.find_cis(sort="class", after=by_name.end_cursor)
+    store.upsert([CI("vm-c3", "vm", "Payments ledger")])  # renames are searchable at once
+    assert store.count_cis(text="ledger") == 1 and store.count_cis(text="payments l") == 1
+    store.delete(["vm-b2"])
+    assert store.count_cis(text="pay") == 3

@@ -27,6 +27,7 @@ from servicegraph.processes import interchange
 from servicegraph.processes.change import ChangeManager
 from servicegraph.processes.demo import generate_estate
 from servicegraph.processes.impact import ImpactResult, analyse_impact
+from servicegraph.processes.listing import CIQuery
 from servicegraph.processes.release import ReleaseManager
 from servicegraph.processes.topology import DependencyMap, MapDirection, dependency_map
 
@@ -85,19 +86,31 @@ class ServiceGraph:
             graph.nodes[ci.id]["name"] = ci.name
         return graph
 
-    def cis(self, cls: str | None = None, **attributes: Any) -> pd.DataFrame:
-        """CIs (of ``cls`` and its subclasses) as a frame: id, class, name, version, attributes."""
-        classes = None if cls is None else self.store.model.concrete(cls)
+    def cis(
+        self,
+        cls: str | None = None,
+        text: str | None = None,
+        sort: str = "id",
+        descending: bool = False,
+        **attributes: Any,
+    ) -> pd.DataFrame:
+        """CIs (of ``cls`` and its subclasses; whose id or name contains ``text``; with these
+        attribute values, typed by the model) as a frame: id, class, name, version, attributes."""
+        query = CIQuery(cls, attributes, text, sort, descending)
         rows, after = [], None
         while True:
-            page = self.store.find_cis(classes, attributes, first=1000, after=after)
+            page = query.page(self.store, first=1000, after=after)
             rows += [
                 {"id": c.id, "class": c.cls, "name": c.name, "version": c.version, **c.attributes}
                 for c in page.items
             ]
             if not page.has_next:
-                return pd.DataFrame(rows)
+                return pd.DataFrame(rows, columns=None if rows else ["id", "class", "name"])
             after = page.end_cursor
+
+    def search(self, text: str, cls: str | None = None) -> pd.DataFrame:
+        """CIs whose id or name contains ``text`` (case-insensitive), by name."""
+        return self.cis(cls, text=text, sort="name")
 
     def relationships(self) -> pd.DataFrame:
         return pd.DataFrame(

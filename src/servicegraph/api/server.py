@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import orjson
 from cross_web import HTTPException
 from fastapi import FastAPI, Request
 from graphql import GraphQLError
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -247,6 +249,15 @@ def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
     app.include_router(router, prefix="/graphql")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    origins = [o.strip() for o in os.environ.get("SERVICEGRAPH_CORS_ORIGINS", "").split(",")]
+    if any(origins):  # off unless configured: browsers on other origins may not call the API
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[o for o in origins if o],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
 
     @app.get("/health")
     def health(request: Request) -> Response:

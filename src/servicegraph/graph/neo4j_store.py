@@ -33,11 +33,12 @@ from servicegraph.graph.records import (
     RelKey,
     StoreDump,
     TokenRecord,
-    decode_cursor,
+    decode_sort_cursor,
     dump_json,
     load_json,
     make_page,
     rel_cursor,
+    sort_cursor,
 )
 from servicegraph.graph.store import (
     GraphStore,
@@ -45,6 +46,7 @@ from servicegraph.graph.store import (
     Progress,
     TopologyNode,
     check_page_size,
+    check_sort,
     utc_now,
 )
 
@@ -52,7 +54,7 @@ __all__ = ["Neo4jStore"]
 
 T = TypeVar("T")
 _CHUNK = 5_000
-_CORE = ("id", "class", "name", "version")
+_CORE = ("id", "class", "name", "version", "_search")  # not attributes
 
 
 class Neo4jStore(GraphStore):
@@ -133,17 +135,45 @@ class Neo4jStore(GraphStore):
         attributes: Mapping[str, Any] | None = None,
         first: int = 100,
         after: str | None = None,
+        text: str | None = None,
+        sort: str = "id",
+        descending: bool = False,
     ) -> Page:
         check_page_size(first)
-        rows = self._read(
-            "find_cis",
-            after=decode_cursor(after) or "",
+        check_sort(sort)
+        start = decode_sort_cursor(after, sort, descending)
+        records, _, _ = self._driver.execute_query(
+            _find_query(sort, descending),
             classes=None if classes is None else list(classes),
             attributes=dict(attributes or {}),
+            text=text.lower() if text else None,
+            after_key=start[0] if start else None,
+            after_id=start[1] if start else None,
             limit=first + 1,
+            database_=self.database,
+            routing_=neo4j.RoutingControl.READ,
         )
-        items = [_ci(r, self.model) for r in rows[:first]]
-        return make_page(items, len(rows) > first, lambda ci: ci.id)
+        items = [_ci(r, self.model) for r in records[:first]]
+        last = items[-1] if items else None
+        cursor = None
+        if last is not None:
+            key = {"id": last.id, "name": last.name, "class": last.cls}[sort]
+            cursor = sort_cursor(sort, descending, key, last.id)
+        return Page(items, cursor, len(records) > first)
+
+    def count_cis(
+        self,
+        classes: Collection[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        text: str | None = None,
+    ) -> int:
+        rows = self._read(
+            "count_matching_cis",
+            classes=None if classes is None else list(classes),
+            attributes=dict(attributes or {}),
+            text=text.lower() if text else None,
+        )
+        return int(rows[0]["count"])
 
     def find_relationships(
         self,
@@ -164,6 +194,20 @@ class Neo4jStore(GraphStore):
         )
         items = [_rel(r) for r in rows[:first]]
         return make_page(items, len(rows) > first, lambda r: "\0".join(r.key))
+
+    def count_relationships(
+        self,
+        source: str | None = None,
+        target: str | None = None,
+        types: Collection[str] | None = None,
+    ) -> int:
+        rows = self._read(
+            "count_matching_relationships",
+            source=source,
+            target=target,
+            types=None if types is None else list(types),
+        )
+        return int(rows[0]["count"])
 
     def relationships_of(self, ids: Collection[str]) -> list[Relationship]:
         rels = {r.key: r for r in map(_rel, self._read("relationships_touching", ids=list(ids)))}
@@ -256,9 +300,10 @@ class Neo4jStore(GraphStore):
             cis = [
                 _ci(r, self.model)
                 for r in tx.run(
-                    query("find_cis"), after="", classes=None, attributes={}, limit=2**62
+                    _find_query("id", False), classes=None, attributes={}, text=None,
+                    after_key=None, after_id=None, limit=2**62,
                 )
-            ]
+            ]  # fmt: skip
             rels = [
                 _rel(r)
                 for r in tx.run(
@@ -442,7 +487,11 @@ def _props(ci: CI, model: Model) -> dict[str, Any]:
         k: dump_json(v) if k in specs and specs[k].type == "json" else v
         for k, v in ci.attributes.items()
     }
-    return {**attrs, "id": ci.id, "class": ci.cls, "name": ci.name, "version": ci.version}
+    search = f"{ci.id.lower()}\n{ci.name.lower()}"  # for find_cis(text=…), a TEXT index
+    return {
+        **attrs, "id": ci.id, "class": ci.cls, "name": ci.name, "version": ci.version,
+        "_search": search,
+    }  # fmt: skip
 
 
 def _ci(record: neo4j.Record, model: Model) -> CI:
@@ -456,6 +505,16 @@ def _ci(record: neo4j.Record, model: Model) -> CI:
         is_json = spec is not None and k in spec.attributes and spec.attributes[k].type == "json"
         attributes[k] = load_json(v) if is_json else v
     return CI(props["id"], cls, props["name"], attributes, props["version"])
+
+
+def _find_query(sort: str, descending: bool) -> str:
+    check_sort(sort)  # the placeholders take only these identifiers
+    return (
+        query("find_cis")
+        .replace("__SORT__", sort)
+        .replace("__CMP__", "<" if descending else ">")
+        .replace("__DIRECTION__", "DESC" if descending else "ASC")
+    )
 
 
 def _entry(r: neo4j.Record) -> JournalEntry:

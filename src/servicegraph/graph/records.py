@@ -16,6 +16,7 @@ from servicegraph.errors import Problem, ValidationFailed
 
 __all__ = [
     "CI",
+    "SORTS",
     "Batch",
     "JournalEntry",
     "Page",
@@ -25,11 +26,13 @@ __all__ = [
     "TokenRecord",
     "WriteResult",
     "decode_cursor",
+    "decode_sort_cursor",
     "dump_json",
     "encode_cursor",
     "load_json",
     "make_page",
     "rel_cursor",
+    "sort_cursor",
 ]
 
 RelKey = tuple[str, str, str]  # (source, type, target)
@@ -240,6 +243,43 @@ def decode_cursor(cursor: str | None) -> str | None:
         raise _bad_cursor(cursor) from exc
 
 
+SORTS = ("id", "name", "class")
+
+
+def sort_cursor(sort: str, descending: bool, key: str, ident: str) -> str:
+    """A cursor for a listing ordered by ``sort`` (then id): it carries the ordering it belongs to."""
+    if sort == "id" and not descending:
+        return encode_cursor(ident)  # the plain id cursor, as before
+    return encode_cursor(json.dumps([sort, descending, key, ident]))
+
+
+def decode_sort_cursor(cursor: str | None, sort: str, descending: bool) -> tuple[str, str] | None:
+    """(sort key, id) after which the next page starts, for the same ordering."""
+    text = decode_cursor(cursor)
+    if text is None:
+        return None
+    if sort == "id" and not descending:
+        return (text, text)
+    try:
+        got = json.loads(text)
+        valid = isinstance(got, list) and len(got) == 4 and all(isinstance(x, str) for x in got[2:])
+    except ValueError:
+        valid = False
+    if not valid or got[0] != sort or got[1] != descending:
+        raise ValidationFailed(
+            [
+                Problem(
+                    "page",
+                    "after",
+                    "the cursor belongs to another ordering (or is not one this server issued); "
+                    "start again without `after` when you change the sort",
+                )
+            ],
+            wrote=False,
+        )
+    return (got[2], got[3])
+
+
 def make_page(items: list[Any], has_next: bool, key: Callable[[Any], str]) -> Page:
     return Page(items, encode_cursor(key(items[-1])) if items else None, has_next)
 
@@ -259,7 +299,7 @@ def _bad_cursor(cursor: str | None) -> ValidationFailed:
     reason = (
         f"cursor {cursor!r} is not one this server issued; pass an endCursor from a previous page"
     )
-    return ValidationFailed([Problem("page", "after", reason)])
+    return ValidationFailed([Problem("page", "after", reason)], wrote=False)
 
 
 def dump_json(value: Any) -> str | None:

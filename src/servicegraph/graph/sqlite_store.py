@@ -36,11 +36,12 @@ from servicegraph.graph.records import (
     RelKey,
     StoreDump,
     TokenRecord,
-    decode_cursor,
+    decode_sort_cursor,
     dump_json,
     load_json,
     make_page,
     rel_cursor,
+    sort_cursor,
 )
 from servicegraph.graph.store import (
     UNREADABLE,
@@ -49,6 +50,7 @@ from servicegraph.graph.store import (
     Progress,
     TopologyNode,
     check_page_size,
+    check_sort,
     utc_now,
 )
 from servicegraph.graph.values import text_problem
@@ -85,6 +87,36 @@ CREATE TABLE IF NOT EXISTS journal (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS journal_entity ON journal(entity, seq);
+-- Search by id or name: a case-insensitive trigram index (substrings of 3+ characters), kept in
+-- step with `cis` by triggers, so every write path (upserts, deletes, restores) maintains it.
+CREATE TABLE IF NOT EXISTS cis_names (
+    rid INTEGER PRIMARY KEY,
+    id TEXT UNIQUE NOT NULL,
+    name TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS cis_search USING fts5(
+    id, name, content='cis_names', content_rowid='rid', tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS cis_names_ai AFTER INSERT ON cis_names BEGIN
+    INSERT INTO cis_search(rowid, id, name) VALUES (new.rid, new.id, new.name);
+END;
+CREATE TRIGGER IF NOT EXISTS cis_names_ad AFTER DELETE ON cis_names BEGIN
+    INSERT INTO cis_search(cis_search, rowid, id, name) VALUES ('delete', old.rid, old.id, old.name);
+END;
+CREATE TRIGGER IF NOT EXISTS cis_names_au AFTER UPDATE ON cis_names BEGIN
+    INSERT INTO cis_search(cis_search, rowid, id, name) VALUES ('delete', old.rid, old.id, old.name);
+    INSERT INTO cis_search(rowid, id, name) VALUES (new.rid, new.id, new.name);
+END;
+CREATE TRIGGER IF NOT EXISTS cis_ai AFTER INSERT ON cis BEGIN
+    INSERT INTO cis_names(id, name) VALUES (new.id, new.name);
+END;
+CREATE TRIGGER IF NOT EXISTS cis_ad AFTER DELETE ON cis BEGIN
+    DELETE FROM cis_names WHERE id = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS cis_au AFTER UPDATE OF name ON cis WHEN old.name IS NOT new.name BEGIN
+    UPDATE cis_names SET name = new.name WHERE id = new.id;
+END;
+CREATE INDEX IF NOT EXISTS cis_name ON cis(name, id);
 CREATE TABLE IF NOT EXISTS api_tokens (
     hash TEXT PRIMARY KEY,
     user TEXT NOT NULL,
@@ -164,6 +196,13 @@ class SqliteStore(GraphStore):
             have = {r[1] for r in self._writer.execute(f"PRAGMA table_info({table})")}
             if column not in have:
                 self._writer.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        # A store from before the search index: index what it holds, once.
+        db = self._writer
+        if (
+            db.execute("SELECT 1 FROM cis LIMIT 1").fetchone()
+            and not db.execute("SELECT 1 FROM cis_names LIMIT 1").fetchone()
+        ):
+            db.execute("INSERT INTO cis_names(id, name) SELECT id, name FROM cis")
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -251,23 +290,40 @@ class SqliteStore(GraphStore):
         attributes: Mapping[str, Any] | None = None,
         first: int = 100,
         after: str | None = None,
+        text: str | None = None,
+        sort: str = "id",
+        descending: bool = False,
     ) -> Page:
         check_page_size(first)
-        where, params = ["id > ?"], [decode_cursor(after) or ""]
-        if classes is not None:
-            where.append(f"class IN ({','.join('?' * len(classes))})")
-            params.extend(classes)
-        for name, value in (attributes or {}).items():
-            # json_valid first: one unreadable row must not fail the whole listing
-            where.append(
-                "CASE WHEN json_valid(attributes) THEN json_extract(attributes, ?) END "
-                "= json_extract(?, '$')"
-            )
-            params.extend([f'$."{name}"', json.dumps(value)])
-        sql = f"SELECT * FROM cis WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        check_sort(sort)
+        where, params = _filters(classes, attributes, text)
+        start = decode_sort_cursor(after, sort, descending)
+        if start is not None:
+            where.append(f"({sort}, id) {'<' if descending else '>'} (?, ?)")
+            params.extend(start)
+        order = "DESC" if descending else "ASC"
+        sql = (
+            f"SELECT * FROM cis WHERE {' AND '.join(where) or '1'} "
+            f"ORDER BY {sort} {order}, id {order} LIMIT ?"
+        )
         rows = self._read("find CIs", lambda db: db.execute(sql, [*params, first + 1]).fetchall())
         items = [_ci(r) for r in rows[:first]]
-        return make_page(items, len(rows) > first, lambda ci: ci.id)
+        last = items[-1] if items else None
+        cursor = None
+        if last is not None:
+            key = {"id": last.id, "name": last.name, "class": last.cls}[sort]
+            cursor = sort_cursor(sort, descending, key, last.id)
+        return Page(items, cursor, len(rows) > first)
+
+    def count_cis(
+        self,
+        classes: Collection[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        text: str | None = None,
+    ) -> int:
+        where, params = _filters(classes, attributes, text)
+        sql = f"SELECT count(*) FROM cis WHERE {' AND '.join(where) or '1'}"
+        return int(self._read("count CIs", lambda db: db.execute(sql, params).fetchone()[0]))
 
     def find_relationships(
         self,
@@ -278,16 +334,9 @@ class SqliteStore(GraphStore):
         after: str | None = None,
     ) -> Page:
         check_page_size(first)
-        where, params = ["(source, type, target) > (?, ?, ?)"], list(rel_cursor(after))
-        if source is not None:
-            where.append("source = ?")
-            params.append(source)
-        if target is not None:
-            where.append("target = ?")
-            params.append(target)
-        if types is not None:
-            where.append(f"type IN ({','.join('?' * len(types))})")
-            params.extend(types)
+        where, params = _rel_filters(source, target, types)
+        where.append("(source, type, target) > (?, ?, ?)")
+        params.extend(rel_cursor(after))
         sql = (
             f"SELECT * FROM relationships WHERE {' AND '.join(where)} "
             "ORDER BY source, type, target LIMIT ?"
@@ -297,6 +346,18 @@ class SqliteStore(GraphStore):
         )
         items = [_rel(r) for r in rows[:first]]
         return make_page(items, len(rows) > first, lambda r: "\0".join(r.key))
+
+    def count_relationships(
+        self,
+        source: str | None = None,
+        target: str | None = None,
+        types: Collection[str] | None = None,
+    ) -> int:
+        where, params = _rel_filters(source, target, types)
+        sql = f"SELECT count(*) FROM relationships WHERE {' AND '.join(where) or '1'}"
+        return int(
+            self._read("count relationships", lambda db: db.execute(sql, params).fetchone()[0])
+        )
 
     def relationships_of(self, ids: Collection[str]) -> list[Relationship]:
         return self._read("read relationships", lambda db: _touching(db, ids))
@@ -606,6 +667,48 @@ def _require_empty(db: sqlite3.Connection, uri: str) -> None:
                 f"{uri} is not empty (its {table} table holds rows); restore into a new store, "
                 "or pass --replace to discard what it holds",
             )
+
+
+def _rel_filters(
+    source: str | None, target: str | None, types: Collection[str] | None
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if source is not None:
+        where.append("source = ?")
+        params.append(source)
+    if target is not None:
+        where.append("target = ?")
+        params.append(target)
+    if types is not None:
+        where.append(f"type IN ({','.join('?' * len(types))})")
+        params.extend(types)
+    return where, params
+
+
+def _filters(
+    classes: Collection[str] | None, attributes: Mapping[str, Any] | None, text: str | None
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if classes is not None:
+        where.append(f"class IN ({','.join('?' * len(classes))})")
+        params.extend(classes)
+    for name, value in (attributes or {}).items():
+        # json_valid first: one unreadable row must not fail the whole listing
+        where.append(
+            "CASE WHEN json_valid(attributes) THEN json_extract(attributes, ?) END "
+            "= json_extract(?, '$')"
+        )
+        params.extend([f'$."{name}"', json.dumps(value)])
+    if text:
+        if len(text) >= 3:  # the trigram index: a phrase query on either column
+            where.append("id IN (SELECT id FROM cis_search WHERE cis_search MATCH ?)")
+            params.append('{id name} : "' + text.replace('"', '""') + '"')
+        else:  # too short for trigrams: a scan, still case-insensitive
+            where.append("(instr(lower(id), ?) > 0 OR instr(lower(name), ?) > 0)")
+            params.extend([text.lower(), text.lower()])
+    return where, params
 
 
 def _rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:

@@ -20,6 +20,7 @@ from servicegraph.errors import Problem, StaleVersion, ValidationFailed
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
     CI,
+    SORTS,
     Batch,
     JournalEntry,
     Page,
@@ -220,8 +221,22 @@ class GraphStore(ABC):
         attributes: Mapping[str, Any] | None = None,
         first: int = 100,
         after: str | None = None,
+        text: str | None = None,
+        sort: str = "id",
+        descending: bool = False,
     ) -> Page:
-        """CIs ordered by id, filtered by class (any of) and attribute equality."""
+        """CIs filtered by class (any of), attribute equality and ``text`` (a case-insensitive
+        substring of the id or the name, served by an index on both stores), ordered by ``sort``
+        (id, name or class; then id), a page at a time."""
+
+    @abstractmethod
+    def count_cis(
+        self,
+        classes: Collection[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        text: str | None = None,
+    ) -> int:
+        """How many CIs :meth:`find_cis` would list with these filters."""
 
     @abstractmethod
     def find_relationships(
@@ -233,6 +248,15 @@ class GraphStore(ABC):
         after: str | None = None,
     ) -> Page:
         """Relationships ordered by (source, type, target), filtered by endpoint and type."""
+
+    @abstractmethod
+    def count_relationships(
+        self,
+        source: str | None = None,
+        target: str | None = None,
+        types: Collection[str] | None = None,
+    ) -> int:
+        """How many relationships :meth:`find_relationships` would list with these filters."""
 
     @abstractmethod
     def relationships_of(self, ids: Collection[str]) -> list[Relationship]:
@@ -353,6 +377,14 @@ def _storable(text: str) -> bool:
 def utc_now() -> str:
     """The journal's timestamp format: ISO 8601, UTC, microseconds, ``Z``."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def check_sort(sort: str) -> None:
+    if sort not in SORTS:
+        raise ValidationFailed(
+            [Problem("arguments", "sort", f"{sort!r}: sort by one of {', '.join(SORTS)}")],
+            wrote=False,
+        )
 
 
 def check_page_size(first: int) -> None:

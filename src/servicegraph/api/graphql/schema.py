@@ -24,6 +24,7 @@ from servicegraph.api.graphql.types import (
     CIEdge,
     CIFilter,
     CIInput,
+    CISort,
     CIType,
     DataWarning,
     DependencyMap,
@@ -45,6 +46,7 @@ from servicegraph.api.graphql.types import (
     RelationshipInput,
     RelationshipKeyInput,
     RelationshipType,
+    SortDirection,
     WriteMode,
     WriteResultType,
     as_ci,
@@ -54,6 +56,7 @@ from servicegraph.errors import NotFound, Problem, ServiceGraphError, Validation
 from servicegraph.graph.records import Batch, Relationship, encode_cursor
 from servicegraph.processes.configuration import guarded_write
 from servicegraph.processes.impact import analyse_impact
+from servicegraph.processes.listing import CIQuery, check_relationship_types
 from servicegraph.processes.topology import dependency_map
 
 MAX_DEPTH = 10
@@ -95,36 +98,34 @@ class CMDBQuery:
             raise NotFound("CI", str(id))
         return CIType.of(ci)
 
-    @strawberry.field(description=f"CIs ordered by id, a page at a time (at most {MAX_PAGE}).")
+    @strawberry.field(
+        description=f"CIs filtered by class, attributes and text, in the order asked for (id by "
+        f"default), a page at a time (at most {MAX_PAGE}); totalCount counts every page."
+    )
     def cis(
         self,
         info: Info,
         filter: CIFilter | None = None,
         first: int = 50,
         after: str | None = None,
+        sort: CISort | None = None,
     ) -> CIConnection:
         info.context.actor("read")
         _limit("first", first, MAX_PAGE)
         store = info.context.sg.store
-        classes = None
-        attributes: dict[str, Any] = {}
-        if filter is not None:
-            if filter.class_ is not None:
-                if filter.class_ not in store.model.classes:
-                    raise ValidationFailed(
-                        [Problem("filter", "class", f"unknown class {filter.class_!r}")]
-                    )
-                classes = store.model.concrete(filter.class_)
-            if filter.attributes is not None:
-                if not isinstance(filter.attributes, dict):
-                    raise ValidationFailed(
-                        [Problem("filter", "attributes", "expected an object of name: value")]
-                    )
-                attributes = filter.attributes
-        page = store.find_cis(classes, attributes, first, after)
+        attributes: Any = filter.attributes if filter is not None else None
+        query = CIQuery(
+            cls=filter.class_ if filter is not None else None,
+            attributes=attributes,
+            text=filter.text if filter is not None else None,
+            sort=sort.field.value if sort is not None else "id",
+            descending=sort is not None and sort.direction is SortDirection.DESC,
+        )
+        page = query.page(store, first, after)
         return CIConnection(
-            edges=[CIEdge(cursor=encode_cursor(ci.id), node=CIType.of(ci)) for ci in page.items],
+            edges=[CIEdge(cursor=query.cursor(ci), node=CIType.of(ci)) for ci in page.items],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            counter=lambda: query.count(store),
         )
 
     @strawberry.field(description="Relationships ordered by (source, type, target).")
@@ -139,13 +140,11 @@ class CMDBQuery:
     ) -> RelationshipConnection:
         info.context.actor("read")
         _limit("first", first, MAX_PAGE)
-        page = info.context.sg.store.find_relationships(
-            None if source is None else str(source),
-            None if target is None else str(target),
-            types,
-            first,
-            after,
-        )
+        store = info.context.sg.store
+        check_relationship_types(store.model, types)
+        source_id = None if source is None else str(source)
+        target_id = None if target is None else str(target)
+        page = store.find_relationships(source_id, target_id, types, first, after)
         return RelationshipConnection(
             edges=[
                 RelationshipEdge(
@@ -154,6 +153,7 @@ class CMDBQuery:
                 for r in page.items
             ],
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+            counter=lambda: store.count_relationships(source_id, target_id, types),
         )
 
     @strawberry.field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, NewType
 
@@ -141,6 +142,11 @@ class CIEdge:
 class CIConnection:
     edges: list[CIEdge]
     page_info: PageInfo
+    counter: strawberry.Private[Callable[[], int] | None] = None
+
+    @strawberry.field(description="How many CIs match the filter, over all pages.")
+    def total_count(self) -> int:
+        return self.counter() if self.counter is not None else len(self.edges)
 
 
 @strawberry.type
@@ -153,6 +159,11 @@ class RelationshipEdge:
 class RelationshipConnection:
     edges: list[RelationshipEdge]
     page_info: PageInfo
+    counter: strawberry.Private[Callable[[], int] | None] = None
+
+    @strawberry.field(description="How many relationships match the filter, over all pages.")
+    def total_count(self) -> int:
+        return self.counter() if self.counter is not None else len(self.edges)
 
 
 @strawberry.input
@@ -161,8 +172,33 @@ class CIFilter:
         default=None, name="class", description="A class; its subclasses match too."
     )
     attributes: JSON | None = strawberry.field(
-        default=None, description="Attribute values that must all be equal."
+        default=None,
+        description="Attribute values that must all be equal, compared as the model types them "
+        '(criticality: "5" finds criticality 5); unknown names are refused.',
     )
+    text: str | None = strawberry.field(
+        default=None,
+        description="A case-insensitive substring of the id or the name (indexed).",
+    )
+
+
+@strawberry.enum
+class CISortField(Enum):
+    ID = "id"
+    NAME = "name"
+    CLASS = "class"
+
+
+@strawberry.enum
+class SortDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.input
+class CISort:
+    field: CISortField = CISortField.ID
+    direction: SortDirection = SortDirection.ASC
 
 
 CIPath = NewType("CIPath", list[str])
