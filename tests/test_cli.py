@@ -99,8 +99,14 @@ def test_impact_json_is_the_python_dict(tmp_path: Path) -> None:
         ).stdout
     )
     assert {r["distance"] for r in shallow["impacted"]} == {1}
+    assert {"id", "name", "class", "status", "distance", "path"} == set(data["impacted"][0])
     table = run("impact", "storage-array-000001", "--db", db)
-    assert "CIs impacted" in table.stdout
+    assert "CIs impacted" in table.stderr  # the summary; stdout is the rows
+    lines = table.stdout.splitlines()  # not a terminal: tab-separated, ids never cut
+    assert lines[0].split("\t") == ["id", "name", "class", "status", "hops", "path"]
+    assert {line.split("\t")[0] for line in lines[1:]} <= {r["id"] for r in data["impacted"]}
+    as_csv = run("impact", "storage-array-000001", "--format", "csv", "--db", db).stdout
+    assert len(as_csv.splitlines()) == len(data["impacted"]) + 1  # every impacted CI
     missing = run("impact", "nope", "--db", db)
     assert missing.returncode == 4 and "'nope'" in missing.stderr
 

@@ -167,7 +167,7 @@ def test_subgraph_to_networkx(estate: GraphStore) -> None:
     assert set(graph.nodes) == set(ids)
     assert graph.edges["vm1", "hc"]["type"] == "HOSTED_ON"
     assert nx.is_directed_acyclic_graph(graph)
-    assert graph.nodes["hc"]["cls"] == "cluster"
+    assert graph.nodes["hc"]["class"] == "cluster"
 
 
 def test_the_impacted_set_is_upward_reachability_over_impact_edges(

@@ -131,11 +131,6 @@ def test_the_demo_keeps_its_store_and_token_and_checks_the_port_first(tmp_path: 
         assert any("demo estate loaded" in x for x in lines)
         curl = [x for x in lines if x.strip().startswith("curl ")]
         assert len(curl) == 1 and f"http://127.0.0.1:{port}/graphql" in curl[0]
-        other = tmp_path / "other.db"
-        started = time.perf_counter()
-        clash = run("serve", "--demo", "--db", str(other), "--port", str(port))
-        assert clash.returncode == 1 and "cannot listen" in clash.stderr
-        assert time.perf_counter() - started < 20 and not other.exists()  # said before loading
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -146,6 +141,10 @@ def test_the_demo_keeps_its_store_and_token_and_checks_the_port_first(tmp_path: 
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         assert me["data"]["me"]["user"] == "demo-admin"
+        other = tmp_path / "other.db"  # the port is taken now: said before anything is loaded
+        clash = run("serve", "--demo", "--db", str(other), "--port", str(port))
+        assert clash.returncode == 1 and "cannot listen" in clash.stderr
+        assert not other.exists()
     finally:
         first.terminate()
         first.wait(timeout=30)
@@ -242,3 +241,91 @@ def test_python_lists_search_and_typed_filters(sqlite_store: SqliteStore) -> Non
     frame = sg.search("DNS")
     assert "dns-000001" in set(frame["id"])
     assert set(sg.cis("service", criticality="5")["criticality"]) == {5}
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path) -> str:
+    db = str(tmp_path / "d.db")
+    assert run("demo", "--size", "300", "--db", db).returncode == 0
+    return db
+
+
+def test_cli_list_and_search(demo_db: str) -> None:
+    import csv
+    import io
+    import json
+
+    listed = run("list", "--class", "vm", "--limit", "5", "--db", demo_db)
+    lines = listed.stdout.splitlines()
+    assert lines[0].split("\t") == ["id", "class", "name", "status", "version"]
+    assert len(lines) == 6 and all(line.split("\t")[1] == "vm" for line in lines[1:])
+    assert "5 of" in listed.stderr
+    services = json.loads(run("list", "--class", "service", "--attr", "criticality=5",
+                              "--format", "json", "--limit", "500", "--db", demo_db).stdout)  # fmt: skip
+    assert services and {s["attributes"]["criticality"] for s in services} == {5}
+    found = run("search", "DNS", "--format", "csv", "--db", demo_db).stdout
+    rows = list(csv.DictReader(io.StringIO(found)))
+    assert "dns-000001" in {r["id"] for r in rows}
+    typo = run("list", "--attr", "critcality=5", "--db", demo_db)
+    assert typo.returncode == 1 and "did you mean criticality" in typo.stderr
+    assert "nothing was written" not in typo.stderr  # a read: nothing to write
+
+
+def test_journal_filters_and_history_with_relationships(demo_db: str) -> None:
+    import json
+
+    assert run("retire", "vm-000002", "--actor", "alice", "--db", demo_db).returncode == 0
+    mine = json.loads(
+        run("journal", "--actor", "alice", "--format", "json", "--db", demo_db).stdout
+    )
+    assert [(e["op"], e["entity"]) for e in mine] == [("retire_ci", "vm-000002")]
+    ops = run("journal", "--op", "retire_ci", "--since", "2000-01-01", "--until", "2999-01-01",
+              "--format", "csv", "--db", demo_db).stdout.splitlines()  # fmt: skip
+    assert len(ops) == 2 and "vm-000002" in ops[1] and "'active' → 'retired'" in ops[1]
+    none = json.loads(run("journal", "--until", "1", "--since", "1", "--format", "json",
+                          "--db", demo_db).stdout)  # fmt: skip
+    assert none == []
+    history = json.loads(run("history", "vm-000002", "--format", "json", "--db", demo_db).stdout)
+    entities = {e["entity"] for e in history}
+    assert "vm-000002" in entities and any(e.startswith("vm-000002 -[") for e in entities)
+    assert run("history", "no-such-ci", "--db", demo_db).returncode == 4
+    bad = run("journal", "--since", "yesterday", "--db", demo_db)
+    assert bad.returncode == 2 and "ISO date" in bad.stderr
+
+
+def test_messages_say_what_happened(demo_db: str) -> None:
+    from servicegraph.errors import Problem, StaleVersion
+
+    assert str(Problem("ciIds", "ciIds", "give one")) == "ciIds: give one"
+    assert "already exists (version 3)" in str(StaleVersion("vm-1", 0, 3))
+    missing = run("impact", "nope-1", "nope-2", "--db", demo_db)
+    assert missing.returncode == 1 and "nothing was written" not in missing.stderr
+
+
+def test_quick_commands_do_not_load_the_analysis_stack(demo_db: str) -> None:
+    """show, summary, list and journal start fast because they never import pandas, networkx,
+    numpy or numba (the engine's stack loads only for analyses)."""
+    heavy = ("pandas", "networkx", "numba", "numpy")
+    for command in (["show", "vm-000001"], ["summary"], ["list", "--limit", "3"], ["journal"]):
+        script = (
+            "import sys\nfrom servicegraph.api.cli import main\n"
+            f"sys.argv = ['servicegraph', *{command!r}, '--db', {demo_db!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            f"print('LOADED', sorted(m for m in {heavy!r} if m in sys.modules))"
+        )
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
+        assert "LOADED []" in result.stdout, (command, result.stdout[-300:], result.stderr)
+
+
+def test_the_readme_python_block_runs_verbatim(tmp_path: Path) -> None:
+    import re
+
+    block = re.search(
+        r"```python\nimport servicegraph\n(.*?)```", Path("README.md").read_text(), re.S
+    )
+    assert block is not None
+    code = "import servicegraph\n" + block.group(1)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]

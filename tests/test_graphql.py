@@ -96,9 +96,10 @@ def test_impact_over_graphql_matches_the_python_api(api: Any) -> None:
     expected = sg.impact(["storage-array-000001"]).to_dict()
     assert impact["totalImpacted"] == len(expected["impacted"]) > 100
     assert [
-        {"id": r["ci"]["id"], "status": r["status"], "distance": r["distance"], "path": r["path"]}
+        {"id": r["ci"]["id"], "name": r["ci"]["name"], "class": r["ci"]["class"],
+         "status": r["status"], "distance": r["distance"], "path": r["path"]}
         for r in impact["impacted"]
-    ] == expected["impacted"]
+    ] == expected["impacted"]  # fmt: skip
     assert [{"id": s["service"]["id"], "status": s["status"]} for s in impact["services"]] == (
         expected["services"]
     )

@@ -48,6 +48,8 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
+        if self.location == self.field:
+            return f"{self.field}: {self.reason}"
         return f"{self.location}: {self.field}: {self.reason}"
 
 
@@ -108,11 +110,18 @@ class StaleVersion(ServiceGraphError):
         self.ident = ident
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            f"{ident!r}: the write expected version {expected} but the store holds "
-            f"{'nothing' if actual is None else f'version {actual}'}; re-read it and apply "
-            "your change to the current version"
-        )
+        if expected == 0 and actual is not None:
+            message = (
+                f"{ident!r} already exists (version {actual}); to update it, give the version "
+                "you read (or none), or choose another id"
+            )
+        else:
+            message = (
+                f"{ident!r}: the write expected version {expected} but the store holds "
+                f"{'nothing' if actual is None else f'version {actual}'}; re-read it and apply "
+                "your change to the current version"
+            )
+        super().__init__(message)
 
 
 class StoreUnavailable(ServiceGraphError):

@@ -30,15 +30,17 @@ from servicegraph.api.cli_common import (
     out,
     safe,
 )
+from servicegraph.api.cli_output import check_format, emit
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
-from servicegraph.graph.records import Batch
+from servicegraph.graph.records import CI, Batch, JournalFilter
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
 from servicegraph.processes.access import Actor, create_token
 from servicegraph.processes.configuration import check_stranding, guarded_write
 from servicegraph.processes.demo import generate_estate
+from servicegraph.processes.listing import CIQuery
 
 app = typer.Typer(
     help="servicegraph: an ISO/IEC 20000-1 CMDB on a property graph.",
@@ -171,29 +173,81 @@ def show(
         out.print(safe(f"  {r.source} -[{r.type}]-> {r.target}"), highlight=False)
 
 
+JOURNAL_COLUMNS = ["seq", "at", "actor", "op", "entity", "reason", "changes"]
+
+
 @app.command()
 def history(
     entity: Annotated[str, typer.Argument(help="A CI id, or a relationship as 'a -[TYPE]-> b'.")],
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
     db: DbOption = None,
     model: ModelOption = None,
 ) -> None:
-    """Every journaled change of one CI or relationship, oldest first."""
+    """Every journaled change of one CI — with its relationships' — or of one relationship,
+    oldest first (exit 4 when the journal never saw it)."""
+    check_format(fmt)
     with _store(db, model) as store:
-        entries = store.journal(entity=entity)
-    _print_journal(entries)
+        entries = store.journal(where=JournalFilter(entity=entity, related=True))
+    if not entries:
+        raise NotFound("CI or relationship", entity)
+    _print_journal(entries, fmt)
 
 
 @app.command()
 def journal(
-    since: Annotated[int, typer.Option(help="Entries after this seq.")] = 0,
+    since: Annotated[
+        str | None,
+        typer.Option(help="After this seq (a number), or from this time (ISO date or datetime)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Up to this seq (included), or before this time (ISO date/datetime)."),
+    ] = None,
+    actor: Annotated[str | None, typer.Option(help="Only this actor's entries.")] = None,
+    op: Annotated[
+        list[str] | None,
+        typer.Option("--op", help="Only these operations, e.g. update_ci (repeatable)."),
+    ] = None,
+    entity: Annotated[str | None, typer.Option(help="Only this CI or relationship.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 100,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
     db: DbOption = None,
     model: ModelOption = None,
 ) -> None:
-    """Journal entries after a seq (the audit trail of every mutation)."""
+    """The audit trail of every mutation, oldest first, filtered."""
+    check_format(fmt)
+    seqs: dict[str, int | None] = {"since": None, "until": None}
+    times: dict[str, str | None] = {"since": None, "until": None}
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.strip().isdigit():
+            seqs[name] = int(value)
+        elif value is not None:
+            times[name] = _journal_time(value, name)
+    where = JournalFilter(
+        since=seqs["since"] or 0, until=seqs["until"], since_at=times["since"],
+        until_at=times["until"], actor=actor, ops=tuple(op) if op else None, entity=entity,
+    )  # fmt: skip
     with _store(db, model) as store:
-        entries = store.journal(since=since, limit=limit)
-    _print_journal(entries)
+        entries = store.journal(limit=limit, where=where)
+    _print_journal(entries, fmt)
+
+
+def _journal_time(text: str, option: str) -> str:
+    """An ISO date or datetime as the journal's UTC text (a date is its midnight, UTC)."""
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither a seq nor an ISO date/datetime (e.g. 2026-11-01 or "
+            "2026-11-01T12:00:00Z)",
+            param_hint=f"--{option}",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    utc = moment.astimezone(dt.UTC)
+    return utc.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 ForceOption = Annotated[
@@ -269,50 +323,124 @@ def impact(
     max_depth: Annotated[
         int | None, typer.Option("--max-depth", min=0, help="Propagate at most N hops.")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
     limit: Annotated[int, typer.Option(min=1, help="Table: show at most N impacted CIs.")] = 50,
     db: DbOption = None,
     model: ModelOption = None,
 ) -> None:
-    """What goes DOWN or DEGRADED if these CIs fail, why, and what services, SLAs, customers."""
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter("use table or json", param_hint="--format")
+    """What goes DOWN or DEGRADED if these CIs fail, why, and what services, SLAs, customers.
+
+    json is the Python to_dict() (every impacted CI with id, name, class, status, distance,
+    path); csv has one row per impacted CI (path as ids joined by ' > ')."""
+    check_format(fmt)
     with open_graph(db, model) as sg:
         result = sg.impact(ids, max_depth)
         if fmt == "json":
-            sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
+            sys.stdout.write(json.dumps(result.to_dict(), indent=1, ensure_ascii=False) + "\n")
             return
-        rows = result.impacted(limit=limit)
-        names = {c.id: c.name for c in sg.store.get_cis([r["id"] for r in rows]).values()}
+        rows = result.impacted(limit=None if fmt == "csv" else limit, names=True)
+    if fmt == "csv":
+        for row in rows:
+            row["path"] = " > ".join(row["path"])
+        emit(rows, ["id", "name", "class", "status", "distance", "path"], "csv")
+        return
     down = int(result.propagation.down.sum())
-    out.print(
+    err.print(
         f"{result.total_impacted} CIs impacted ({down} DOWN, {result.total_impacted - down} "
         f"DEGRADED); {len(result.services)} services, {len(result.slas)} SLAs, "
-        f"{len(result.customers)} customers"
+        f"{len(result.customers)} customers",
+        highlight=False,
     )
-    table = Table(show_lines=False)
-    for col in ("id", "name", "class", "status", "hops", "path"):
-        table.add_column(col)
-    for r in rows:
-        colour = "red" if r["status"] == "DOWN" else "yellow"
-        table.add_row(
-            safe(r["id"]), safe(names.get(r["id"], "")), r["class"], f"[{colour}]{r['status']}",
-            str(r["distance"]), safe(" → ".join(r["path"])),
-        )  # fmt: skip
-    out.print(table)
+    for row in rows:
+        row["hops"] = row["distance"]
+        row["path"] = " → ".join(row["path"])
+    emit(rows, ["id", "name", "class", "status", "hops", "path"])
     if result.total_impacted > len(rows):
-        out.print(f"… {result.total_impacted - len(rows)} more (use --limit or --format json)")
+        err.print(f"… {result.total_impacted - len(rows)} more (use --limit, or --format json/csv)")
     for s in result.services:
-        out.print(safe(f"service {s['id']}: {s['status']}"), highlight=False)
+        err.print(safe(f"service {s['id']}: {s['status']}"), highlight=False)
     for s in result.slas:
-        out.print(
+        err.print(
             safe(f"SLA {s['id']}: {s['status']} (services {', '.join(s['services'])})"),
             highlight=False,
         )
     for c in result.customers:
-        out.print(safe(f"customer {c['id']} (SLAs {', '.join(c['slas'])})"), highlight=False)
+        err.print(safe(f"customer {c['id']} (SLAs {', '.join(c['slas'])})"), highlight=False)
     for w in result.warnings:
         err.print(safe(f"warning: {w['ci']}.{w['attribute']}: {w['detail']}; {w['fix']}"))
+
+
+SortOption = Annotated[str, typer.Option("--sort", help="id, name or class")]
+LimitOption = Annotated[int, typer.Option("--limit", min=1, help="At most N CIs.")]
+
+
+@app.command("list")
+def list_(
+    cls: Annotated[
+        str | None, typer.Option("--class", help="A class (its subclasses too).")
+    ] = None,
+    name_contains: Annotated[
+        str | None,
+        typer.Option("--name-contains", help="A case-insensitive part of the id or name."),
+    ] = None,
+    attr: Annotated[
+        list[str] | None,
+        typer.Option("--attr", help="name=value, typed by the model (repeatable)."),
+    ] = None,
+    sort: SortOption = "id",
+    descending: Annotated[bool, typer.Option("--desc", help="Descending order.")] = False,
+    limit: LimitOption = 100,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """CIs by class, text and attribute values (json: whole records)."""
+    attributes = dict(_key_value(a) for a in attr or [])
+    _print_cis(db, model, CIQuery(cls, attributes, name_contains, sort, descending), limit, fmt)
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="A case-insensitive part of the id or name.")],
+    cls: Annotated[str | None, typer.Option("--class", help="Only this class.")] = None,
+    limit: LimitOption = 50,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """CIs whose id or name contains TEXT, by name."""
+    _print_cis(db, model, CIQuery(cls, None, text, "name"), limit, fmt)
+
+
+def _print_cis(
+    db: str | None, model: list[Path] | None, query: CIQuery, limit: int, fmt: str
+) -> None:
+    check_format(fmt)
+    with _store(db, model) as store:
+        cis: list[CI] = []
+        after: str | None = None
+        while len(cis) < limit:
+            page = query.page(store, min(1000, limit - len(cis)), after)
+            cis += page.items
+            if not page.has_next:
+                break
+            after = page.end_cursor
+        total = query.count(store) if len(cis) == limit else len(cis)
+    if fmt == "json":
+        emit([ci.to_dict() for ci in cis], [], "json")
+    else:
+        rows = [{"id": c.id, "class": c.cls, "name": c.name, "status": c.status,
+                 "version": c.version} for c in cis]  # fmt: skip
+        emit(rows, ["id", "class", "name", "status", "version"], fmt)
+    if total > len(cis):
+        err.print(f"{len(cis)} of {total} CIs shown; raise --limit for more", highlight=False)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise typer.BadParameter(f"{text!r}: use name=value", param_hint="--attr")
+    return name.strip(), value
 
 
 @app.command()
@@ -479,18 +607,33 @@ def _print_counts(store: GraphStore) -> None:
     out.print(table)
 
 
-def _print_journal(entries: list[Any]) -> None:
-    for e in entries:
+def _print_journal(entries: list[Any], fmt: str = "table") -> None:
+    if fmt == "json":
+        emit([e.to_dict() for e in entries], [], "json")
+        return
+    rows = [{**e.to_dict(), "changes": _changes(e)} for e in entries]
+    if fmt == "csv" or not out.is_terminal:
+        emit(rows, JOURNAL_COLUMNS, fmt)
+        return
+    for e, row in zip(entries, rows, strict=True):
         line = f"{e.seq:>8} {e.at} {e.actor:<12} {e.op:<20} {e.entity}"
         if e.reason:
             line += f"  (reason: {e.reason})"
         out.print(safe(line), highlight=False)
-        if e.before is not None and e.after is not None:
-            before, after = _flat(e.before), _flat(e.after)
-            for key in sorted(set(before) | set(after)):
-                if before.get(key) != after.get(key):
-                    change = f"{'':>10}{key}: {before.get(key)!r} → {after.get(key)!r}"
-                    out.print(safe(change), highlight=False)
+        for change in row["changes"].split("; ") if row["changes"] else []:
+            out.print(safe(f"{'':>10}{change}"), highlight=False)
+
+
+def _changes(e: Any) -> str:
+    """What an update changed, field by field (before → after)."""
+    if e.before is None or e.after is None:
+        return ""
+    before, after = _flat(e.before), _flat(e.after)
+    return "; ".join(
+        f"{key}: {before.get(key)!r} → {after.get(key)!r}"
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    )
 
 
 def _flat(record: dict[str, Any]) -> dict[str, Any]:
@@ -504,7 +647,11 @@ def main() -> None:
     try:
         app()  # click handles usage errors (exit 2) and exits with the command's code
     except ServiceGraphError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {safe(exc)}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]error[/red] ({exc.code}): {safe(exc, multiline=True)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(exc.exit_code)
 
 

@@ -34,11 +34,11 @@ ModelOption = Annotated[
 ActorOption = Annotated[str, typer.Option("--actor", help="Who is writing (journaled).")]
 
 
-def safe(value: Any) -> str:
+def safe(value: Any, multiline: bool = False) -> str:
     """Stored text as a terminal should show it: rich markup escaped (a name like ``[/x]`` or
     ``[red]admin[/red]`` is shown as written, not interpreted) and control characters and
     bidi overrides removed (no ANSI/OSC escapes reach the terminal)."""
-    return escape(strip_controls(str(value)))
+    return escape(strip_controls(str(value), keep_newlines=multiline))
 
 
 CreateOption = Annotated[

@@ -14,22 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from servicegraph.graph.connection import open_store, resolve_model
-from servicegraph.graph.engine import Direction, TopologyEngine
 from servicegraph.graph.records import WriteResult
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
-from servicegraph.processes.change import ChangeManager
 from servicegraph.processes.demo import generate_estate
-from servicegraph.processes.impact import ImpactResult, analyse_impact
 from servicegraph.processes.listing import CIQuery
-from servicegraph.processes.release import ReleaseManager
-from servicegraph.processes.topology import DependencyMap, MapDirection, dependency_map
+
+if TYPE_CHECKING:  # numpy, pandas, networkx and numba load when an analysis needs them
+    import networkx as nx
+    import pandas as pd
+
+    from servicegraph.graph.engine import Direction, TopologyEngine
+    from servicegraph.processes.change import ChangeManager
+    from servicegraph.processes.impact import ImpactResult
+    from servicegraph.processes.release import ReleaseManager
+    from servicegraph.processes.topology import DependencyMap, MapDirection
 
 __all__ = ["ServiceGraph", "connect"]
 
@@ -47,6 +49,8 @@ class ServiceGraph:
         """The topology engine, built on first use and refreshed from the journal before each
         analysis."""
         if self._engine is None:
+            from servicegraph.graph.engine import TopologyEngine
+
             self._engine = TopologyEngine(self.store)
         return self._engine
 
@@ -54,15 +58,21 @@ class ServiceGraph:
     def changes(self) -> ChangeManager:
         """Change management (RFC lifecycle, assessment, schedule, trends)."""
         if self._changes is None:
+            from servicegraph.processes.change import ChangeManager
+
             self._changes = ChangeManager(self.store, self.engine)
         return self._changes
 
     @property
     def releases(self) -> ReleaseManager:
         """Release management (baselines, deployment, rollback, incidents after)."""
+        from servicegraph.processes.release import ReleaseManager
+
         return ReleaseManager(self.store, self.engine)
 
     def impact(self, ci_ids: Collection[str], max_depth: int | None = None) -> ImpactResult:
+        from servicegraph.processes.impact import analyse_impact
+
         return analyse_impact(self.engine, ci_ids, max_depth)
 
     def reach(
@@ -77,10 +87,12 @@ class ServiceGraph:
     def dependency_map(
         self, root: str, direction: MapDirection = "DOWNSTREAM", max_depth: int | None = None
     ) -> DependencyMap:
+        from servicegraph.processes.topology import dependency_map
+
         return dependency_map(self.engine, root, direction, max_depth)
 
     def subgraph(self, ci_ids: Collection[str]) -> nx.DiGraph:
-        """The induced subgraph of ``ci_ids`` as networkx, nodes with ``cls`` and ``name``."""
+        """The induced subgraph of ``ci_ids`` as networkx, nodes with ``class`` and ``name``."""
         graph = self.engine.subgraph(ci_ids)
         for ci in self.store.get_cis(list(ci_ids)).values():
             graph.nodes[ci.id]["name"] = ci.name
@@ -96,6 +108,8 @@ class ServiceGraph:
     ) -> pd.DataFrame:
         """CIs (of ``cls`` and its subclasses; whose id or name contains ``text``; with these
         attribute values, typed by the model) as a frame: id, class, name, version, attributes."""
+        import pandas as pd
+
         query = CIQuery(cls, attributes, text, sort, descending)
         rows, after = [], None
         while True:
@@ -113,12 +127,16 @@ class ServiceGraph:
         return self.cis(cls, text=text, sort="name")
 
     def relationships(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(
             [r.to_dict() for r in self.store.iter_relationships()],
             columns=["source", "type", "target", "attributes"],
         )
 
     def history(self, entity: str) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame([e.to_dict() for e in self.store.journal(entity=entity)])
 
     def import_files(

@@ -397,7 +397,9 @@ class TopologyEngine:
         """Failure propagation from seed CIs (see the module docstring for the exact rules)."""
         _check_depth(max_depth)
         if not ids:
-            raise ValidationFailed([Problem("ciIds", "ciIds", "give at least one CI id")])
+            raise ValidationFailed(
+                [Problem("ciIds", "ciIds", "give at least one CI id")], wrote=False
+            )
         with self._lock:
             self.refresh()
             seeds = np.unique(self._seed_indices(ids))
@@ -419,7 +421,8 @@ class TopologyEngine:
             if len(unknown) == 1:
                 raise NotFound("CI", unknown[0])
             raise ValidationFailed(
-                [Problem("ciIds", ident, "no CI with this id; check the id") for ident in unknown]
+                [Problem("ciIds", ident, "no CI with this id; check the id") for ident in unknown],
+                wrote=False,
             )
         return np.array([self.index[i] for i in ids], dtype=I32)
 
@@ -489,10 +492,10 @@ class TopologyEngine:
             return [(self.ids[a], self.ids[b]) for a, b in pairs]
 
     def subgraph(self, ids: Collection[str], types: Collection[str] | None = None) -> nx.DiGraph:
-        """The induced subgraph as networkx (node attribute ``cls``, edge attribute ``type``)."""
+        """The induced subgraph as networkx (node attribute ``class``, edge attribute ``type``)."""
         graph = nx.DiGraph()
         with self._lock:
-            graph.add_nodes_from((i, {"cls": self.class_of(i)}) for i in ids)
+            graph.add_nodes_from((i, {"class": self.class_of(i)}) for i in ids)
             graph.add_edges_from((s, d, {"type": t}) for s, t, d in self.edges_among(ids, types))
         return graph
 
@@ -510,8 +513,13 @@ class TopologyEngine:
             return None
         unknown = sorted(set(types) - set(self.type_code))
         if unknown:
+            known = ", ".join(self.type_names)
             raise ValidationFailed(
-                [Problem("types", t, "unknown relationship type") for t in unknown]
+                [
+                    Problem("types", t, f"unknown relationship type; known: {known}")
+                    for t in unknown
+                ],
+                wrote=False,
             )
         mask = np.zeros(len(self.type_names), dtype=bool)
         mask[[self.type_code[t] for t in types]] = True
@@ -557,5 +565,5 @@ def _extend(ptr: np.ndarray, grow: int) -> np.ndarray:
 def _check_depth(max_depth: int | None) -> None:
     if max_depth is not None and max_depth < 0:
         raise ValidationFailed(
-            [Problem("maxDepth", "maxDepth", f"must be 0 or more, got {max_depth}")]
+            [Problem("maxDepth", "maxDepth", f"must be 0 or more, got {max_depth}")], wrote=False
         )

@@ -28,6 +28,7 @@ from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
     CI,
     JournalEntry,
+    JournalFilter,
     Page,
     Relationship,
     RelKey,
@@ -234,11 +235,25 @@ class Neo4jStore(GraphStore):
             return session.execute_read(read)
 
     def journal(
-        self, entity: str | None = None, since: int = 0, limit: int | None = None
+        self,
+        entity: str | None = None,
+        since: int = 0,
+        limit: int | None = None,
+        where: JournalFilter | None = None,
     ) -> list[JournalEntry]:
+        cap = 2**62 if limit is None else limit
+        if where is None or where.simple:
+            f = where or JournalFilter(since=since, entity=entity)
+            rows = self._read("journal", entity=f.entity, since=f.since, limit=cap)
+            return [_entry(r) for r in rows]
         rows = self._read(
-            "journal", entity=entity, since=since, limit=2**62 if limit is None else limit
-        )
+            "journal_filtered",
+            since=where.since, until=where.until, since_at=where.since_at,
+            until_at=where.until_at, actor=where.actor,
+            ops=None if where.ops is None else list(where.ops), entity=where.entity,
+            related=where.related, prefix=f"{where.entity} -[", suffix=f"]-> {where.entity}",
+            limit=cap,
+        )  # fmt: skip
         return [_entry(r) for r in rows]
 
     def head_seq(self) -> int:

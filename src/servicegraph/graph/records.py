@@ -19,6 +19,7 @@ __all__ = [
     "SORTS",
     "Batch",
     "JournalEntry",
+    "JournalFilter",
     "Page",
     "RelKey",
     "Relationship",
@@ -130,6 +131,29 @@ class JournalEntry:
             "after": self.after,
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class JournalFilter:
+    """Which journal entries to read: seq range (``since`` < seq ≤ ``until``), time range
+    (``since_at`` ≤ at < ``until_at``, ISO text), actor, operations, and an entity — with
+    ``related``, also the relationships that touch it (a CI's whole history)."""
+
+    since: int = 0
+    until: int | None = None
+    since_at: str | None = None
+    until_at: str | None = None
+    actor: str | None = None
+    ops: tuple[str, ...] | None = None
+    entity: str | None = None
+    related: bool = False
+
+    @property
+    def simple(self) -> bool:
+        """Only entity and since: the indexed reads the engine's refresh does."""
+        return (self.until, self.since_at, self.until_at, self.actor, self.ops) == (
+            None, None, None, None, None,
+        ) and not self.related  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
     CI,
     JournalEntry,
+    JournalFilter,
     Page,
     Relationship,
     RelKey,
@@ -406,14 +407,40 @@ class SqliteStore(GraphStore):
         return self._read("read the topology", read)
 
     def journal(
-        self, entity: str | None = None, since: int = 0, limit: int | None = None
+        self,
+        entity: str | None = None,
+        since: int = 0,
+        limit: int | None = None,
+        where: JournalFilter | None = None,
     ) -> list[JournalEntry]:
-        sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE seq > ?"
-        params: list[Any] = [since]
-        if entity is not None:
-            sql += " AND entity = ?"
-            params.append(entity)
-        sql += " ORDER BY seq LIMIT ?"
+        f = where or JournalFilter(since=since, entity=entity)
+        clauses: list[str] = ["seq > ?"]
+        params: list[Any] = [f.since]
+        if f.until is not None:
+            clauses.append("seq <= ?")
+            params.append(f.until)
+        if f.since_at is not None:
+            clauses.append("at >= ?")
+            params.append(f.since_at)
+        if f.until_at is not None:
+            clauses.append("at < ?")
+            params.append(f.until_at)
+        if f.actor is not None:
+            clauses.append("actor = ?")
+            params.append(f.actor)
+        if f.ops is not None:
+            clauses.append(f"op IN ({','.join('?' * len(f.ops))})")
+            params.extend(f.ops)
+        if f.entity is not None:
+            if f.related:  # relationship entities read "a -[TYPE]-> b"
+                clauses.append("(entity = ? OR entity GLOB ? OR entity GLOB ?)")
+                quoted = _glob_literal(f.entity)
+                params.extend([f.entity, f"{quoted} -[[]*", f"*]-> {quoted}"])
+            else:
+                clauses.append("entity = ?")
+                params.append(f.entity)
+        sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal WHERE {' AND '.join(clauses)} "
+        sql += "ORDER BY seq LIMIT ?"
         params.append(-1 if limit is None else limit)
         rows = self._read("read the journal", lambda db: db.execute(sql, params).fetchall())
         return [_entry(r) for r in rows]
@@ -667,6 +694,11 @@ def _require_empty(db: sqlite3.Connection, uri: str) -> None:
                 f"{uri} is not empty (its {table} table holds rows); restore into a new store, "
                 "or pass --replace to discard what it holds",
             )
+
+
+def _glob_literal(text: str) -> str:
+    """``text`` matched literally by GLOB (its wildcards bracketed)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def _rel_filters(

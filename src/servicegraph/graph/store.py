@@ -23,6 +23,7 @@ from servicegraph.graph.records import (
     SORTS,
     Batch,
     JournalEntry,
+    JournalFilter,
     Page,
     Relationship,
     RelKey,
@@ -277,9 +278,14 @@ class GraphStore(ABC):
 
     @abstractmethod
     def journal(
-        self, entity: str | None = None, since: int = 0, limit: int | None = None
+        self,
+        entity: str | None = None,
+        since: int = 0,
+        limit: int | None = None,
+        where: JournalFilter | None = None,
     ) -> list[JournalEntry]:
-        """Journal entries with ``seq > since``, oldest first, optionally for one entity only."""
+        """Journal entries with ``seq > since``, oldest first, optionally for one entity only;
+        ``where`` filters further (and then its own ``since``/``entity`` are used)."""
 
     @abstractmethod
     def head_seq(self) -> int:
@@ -390,7 +396,8 @@ def check_sort(sort: str) -> None:
 def check_page_size(first: int) -> None:
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise ValidationFailed(
-            [Problem("page", "first", f"must be between 1 and {MAX_PAGE_SIZE}, got {first}")]
+            [Problem("page", "first", f"must be between 1 and {MAX_PAGE_SIZE}, got {first}")],
+            wrote=False,
         )
 
 

@@ -129,8 +129,11 @@ def _json_walk(value: Any, where: str, depth: int) -> str | None:
     return f"{where or 'the value'}: {type(value).__name__} is not a JSON value"
 
 
-def strip_controls(text: str) -> str:
-    """``text`` with control characters and bidi overrides removed (for terminals and logs)."""
+def strip_controls(text: str, keep_newlines: bool = False) -> str:
+    """``text`` with control characters and bidi overrides removed (for terminals and logs);
+    ``keep_newlines`` keeps line breaks (multi-line messages)."""
+    if keep_newlines:
+        return "\n".join(_CONTROLS.sub("", line) for line in text.split("\n"))
     return _CONTROLS.sub("", text)
 
 

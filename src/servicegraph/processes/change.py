@@ -11,16 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from servicegraph.errors import NotFound, Problem, RuleViolation, ValidationFailed
-from servicegraph.graph.engine import TopologyEngine
 from servicegraph.graph.records import CI, Batch, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
-from servicegraph.processes.change_assessment import Assessor
 from servicegraph.processes.change_policy import ChangePolicy, load_policy
 from servicegraph.processes.change_schedule import (
     change_targets,
@@ -28,6 +24,11 @@ from servicegraph.processes.change_schedule import (
     records_of_class,
 )
 from servicegraph.processes.times import iso, parse
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from servicegraph.graph.engine import TopologyEngine
 
 __all__ = ["ACTIONS", "TRANSITIONS", "ChangeManager"]
 
@@ -190,6 +191,8 @@ class ChangeManager:
             )
         extra: list[CI] = []
         if action == "assess":
+            from servicegraph.processes.change_assessment import Assessor  # numpy: when needed
+
             assessor = Assessor(self.store, self.engine, self.rules)
             attrs.update(assessor.assess(change_id, self.targets(change_id), attrs, now))
         elif action in ("approve", "reject"):
@@ -210,7 +213,8 @@ class ChangeManager:
             attrs["outcome"] = "remediated"
         elif action == "review":
             _require_text(attrs, "review", "review_required",
-                          "a post-implementation review needs its findings (field review)")  # fmt: skip
+                          "a post-implementation review needs its findings: set the field "
+                          "`review` (CLI: --set review='…'; GraphQL: fields: {review: \"…\"})")  # fmt: skip
         attrs["state"] = target_state
         return self._write(change, attrs, actor, reason or action, extra)
 
@@ -278,6 +282,8 @@ class ChangeManager:
 
     def trends(self) -> pd.DataFrame:
         """RFCs per month, change type, target class and outcome (9.2 trend analysis)."""
+        import pandas as pd
+
         rows = []
         for c in records_of_class(self.store, "change"):
             when = (

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from servicegraph.graph.engine import TopologyEngine
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.change_policy import ChangePolicy
 from servicegraph.processes.impact import analyse_impact
 from servicegraph.processes.times import iso, parse
+
+if TYPE_CHECKING:
+    from servicegraph.graph.engine import TopologyEngine
 
 __all__ = ["Assessor"]
 

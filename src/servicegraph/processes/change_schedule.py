@@ -7,14 +7,15 @@ window that applies to it.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicegraph.errors import RuleViolation
-from servicegraph.graph.engine import TopologyEngine
 from servicegraph.graph.records import CI
 from servicegraph.graph.store import GraphStore
-from servicegraph.processes.impact import analyse_impact
 from servicegraph.processes.times import iso, parse
+
+if TYPE_CHECKING:
+    from servicegraph.graph.engine import TopologyEngine
 
 __all__ = ["ACTIVE", "change_targets", "forward_schedule", "records_of_class"]
 
@@ -25,6 +26,8 @@ def forward_schedule(
     store: GraphStore, engine: TopologyEngine, start: str, end: str
 ) -> dict[str, Any]:
     """Active changes with a window in [start, end), and their collisions with reasons."""
+    from servicegraph.processes.impact import analyse_impact  # numpy: loaded when scheduling
+
     lo, hi = parse(start), parse(end)
     if hi <= lo:
         raise RuleViolation("window_order", f"the range ends ({end}) before it starts ({start})")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from servicegraph.graph.engine import Propagation, TopologyEngine
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from servicegraph.graph.engine import Propagation, TopologyEngine
 
 __all__ = ["AGREED_WITH", "COVERS", "ImpactResult", "analyse_impact"]
 
@@ -37,14 +39,15 @@ class ImpactResult:
     def total_impacted(self) -> int:
         return int(self.propagation.nodes.size)
 
-    def impacted(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Impacted CIs, nearest first: id, class, status, distance, path."""
+    def impacted(self, limit: int | None = None, names: bool = False) -> list[dict[str, Any]]:
+        """Impacted CIs, nearest first: id, class, status, distance, path (and ``name``, read
+        from the store in one round trip, when ``names``)."""
         p, ids = self.propagation, self.engine.ids
         nodes = p.nodes if limit is None else p.nodes[:limit]
         sliced = p if limit is None else p.head(limit)
         classes = self.engine.class_names
         cls = self.engine.cls
-        return [
+        rows = [
             {
                 "id": ids[v],
                 "class": classes[int(cls[v])],
@@ -60,11 +63,15 @@ class ImpactResult:
                 strict=True,
             )
         ]
+        if names:
+            labels = self.engine.store.labels([r["id"] for r in rows])
+            for row in rows:
+                row["name"] = labels.get(row["id"], ("", ""))[1]
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
-        impacted = [
-            {k: row[k] for k in ("id", "status", "distance", "path")} for row in self.impacted()
-        ]
+        keys = ("id", "name", "class", "status", "distance", "path")
+        impacted = [{k: row[k] for k in keys} for row in self.impacted(names=True)]
         return {
             "impacted": impacted,
             "services": self.services,
@@ -74,8 +81,11 @@ class ImpactResult:
         }
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per impacted CI: id, class, status, distance, path."""
-        return pd.DataFrame(self.impacted(), columns=["id", "class", "status", "distance", "path"])
+        """One row per impacted CI: id, name, class, status, distance, path."""
+        import pandas as pd
+
+        columns = ["id", "name", "class", "status", "distance", "path"]
+        return pd.DataFrame(self.impacted(names=True), columns=columns)
 
 
 def analyse_impact(

@@ -9,6 +9,7 @@ through here.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,11 +83,13 @@ def typed_filters(model: Model, cls: str | None, given: Mapping[str, Any]) -> di
         candidates = specs.get(name)
         if not candidates:
             where = f"class {cls}" if cls else "any class"
+            close = difflib.get_close_matches(name, specs, n=3)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
             problems.append(
                 Problem(
                     "filter",
                     f"attributes.{name}",
-                    f"not an attribute of {where} (known: {', '.join(sorted(specs))})",
+                    f"not an attribute of {where}; {hint}known: {', '.join(sorted(specs))}",
                 )
             )
             continue

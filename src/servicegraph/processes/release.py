@@ -12,15 +12,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicegraph.errors import NotFound, Problem, RuleViolation, ValidationFailed
-from servicegraph.graph.engine import TopologyEngine
 from servicegraph.graph.records import CI, Batch, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
 from servicegraph.processes.impact import analyse_impact
 from servicegraph.processes.times import iso, parse
+
+if TYPE_CHECKING:
+    from servicegraph.graph.engine import TopologyEngine
 
 __all__ = ["RELEASE_TYPES", "ReleaseManager"]
 

@@ -14,7 +14,9 @@ def parse(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except (TypeError, ValueError) as exc:
-        raise ValidationFailed([Problem("time", str(text), "not an ISO 8601 datetime")]) from exc
+        raise ValidationFailed(
+            [Problem("time", str(text), "not an ISO 8601 datetime")], wrote=False
+        ) from exc
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 

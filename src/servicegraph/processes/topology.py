@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from servicegraph.graph.engine import TopologyEngine
 from servicegraph.graph.records import RelKey
+
+if TYPE_CHECKING:
+    from servicegraph.graph.engine import TopologyEngine
 
 __all__ = ["DependencyMap", "dependency_map"]
 

@@ -176,7 +176,7 @@ class ChangeQuery:
     def release_incidents(self, info: Info, id: strawberry.ID, days: int = 7) -> JSON:
         info.context.actor("read")
         if days < 0:
-            raise ValidationFailed([Problem("arguments", "days", "must be 0 or more")])
+            raise ValidationFailed([Problem("arguments", "days", "must be 0 or more")], wrote=False)
         return as_json(info.context.sg.releases.incidents_after(str(id), days))
 
 

@@ -74,7 +74,10 @@ _STATUS = {status.value: status for status in ImpactStatus}  # a dict look-up pe
 
 def _limit(name: str, value: int, cap: int) -> None:
     if not 1 <= value <= cap:
-        raise ValidationFailed([Problem("arguments", name, f"must be between 1 and {cap}")])
+        raise ValidationFailed(
+            [Problem("arguments", name, f"must be between 1 and {cap:,}, got {value:,}")],
+            wrote=False,
+        )
 
 
 def _labelled(info: Info, ids: list[str]) -> dict[str, CIType]:
@@ -248,7 +251,8 @@ class CMDBQuery:
                         f"the map has {len(found.nodes)} CIs, more than {MAX_MAP_NODES}; "
                         "lower maxDepth or filter types",
                     )
-                ]
+                ],
+                wrote=False,
             )
         cis = _labelled(info, list(found.nodes))
         return DependencyMap(
