@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DB     ?= .demo/servicegraph.db
 
-.PHONY: demo test install lint pytest neo4j-jars bench clean vendor-graphiql
+.PHONY: demo test install lint pytest neo4j-jars bench clean vendor-graphiql notebook
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ install: $(STAMP)
 ## when it is empty) with an admin token and a curl line to paste.
 demo: install
 	$(VENV)/bin/servicegraph serve --demo --db $(DB) --demo-size $(SIZE) --host $(HOST) --port $(PORT)
+
+## JupyterLab on notebooks/ with the project's venv (installs the optional `notebook` extra once).
+notebook: install
+	$(PY) -m pip install -q -e '.[dev,notebook]'
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(HOST)
 
 ## Lint, type-check, then run every test (starts and stops a real Neo4j 5.26).
 test: install neo4j-jars lint pytest

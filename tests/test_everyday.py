@@ -329,3 +329,46 @@ def test_the_readme_python_block_runs_verbatim(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=tmp_path, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_demo_has_the_records_every_process_needs(demo_db: str) -> None:
+    import json
+
+    with SqliteStore(demo_db, load_model()) as store:
+        counts = store.counts()
+    for cls in ("incident", "problem", "known_error", "blackout_window", "release", "baseline"):
+        assert counts.get(cls, 0) >= 1, cls
+    agenda = json.loads(run("change", "list", "--format", "json", "--db", demo_db).stdout)
+    states = {c["state"] for c in agenda}
+    assert {"draft", "assessed", "scheduled", "rejected", "closed", "remediated"} <= states
+    assert all(c["assessment"]["risk_factors"] for c in agenda if c["state"] == "scheduled")
+    scheduled = run("change", "list", "--state", "scheduled", "--format", "csv", "--db", demo_db)
+    assert len(scheduled.stdout.splitlines()) == 3  # header + two RFCs
+    plan = json.loads(run("change", "schedule", "--from", "2000-01-01T00:00:00Z", "--to",
+                          "2999-01-01T00:00:00Z", "--db", demo_db).stdout)  # fmt: skip
+    kinds = {c["kind"] for c in plan["collisions"]}
+    assert kinds == {"overlapping_changes", "blackout"}  # the demo shows both on a fresh clone
+
+
+def test_the_cab_agenda_over_graphql_with_a_typed_assessment(sqlite_store: SqliteStore) -> None:
+    sg = ServiceGraph(sqlite_store)
+    sg.load_demo(300)
+    token = create_token(sqlite_store, "cab", "viewer")
+    with TestClient(create_app(sg)) as client:
+        body = gql(
+            client,
+            token,
+            """{ changes(filter: {states: ["scheduled", "assessed"]}) {
+            id state assessment { totalImpacted riskFactors { factor points detail }
+              majorImpactCriteria { criterion met } services { id status }
+              impacted(first: 3) { id distance path } } } }""",
+        )
+        changes = body["data"]["changes"]
+        assert {c["state"] for c in changes} == {"scheduled", "assessed"}
+        first = changes[0]["assessment"]
+        assert first["riskFactors"] and all(f["detail"] for f in first["riskFactors"])
+        assert len(first["impacted"]) <= 3
+        assert all(r["distance"] == len(r["path"]) - 1 for r in first["impacted"])
+        windowed = gql(client, token, '{ changes(filter: {windowStart: "2000-01-01T00:00:00Z", '
+                       'windowEnd: "2999-01-01T00:00:00Z"}) { id } }')  # fmt: skip
+        assert {c["id"] for c in windowed["data"]["changes"]} >= {"rfc-0001", "rfc-0002"}

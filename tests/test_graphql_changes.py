@@ -28,7 +28,9 @@ def api(sqlite_store: SqliteStore) -> Iterator[tuple[TestClient, dict[str, str]]
 CREATE = """mutation($c: ChangeInput!) { createChange(change: $c) { id state changeType } }"""
 STEP = """mutation($id: ID!, $a: ChangeAction!, $f: JSON) {
   transitionChange(id: $id, action: $a, reason: "CAB 12", fields: $f) {
-    state riskScore riskLevel majorImpact assessment targets { id class } } }"""
+    state riskScore riskLevel majorImpact targets { id class }
+    assessment { totalImpacted riskFactors { factor value points detail }
+                 majorImpactCriteria { criterion met } services { id status } } } }"""
 
 
 def step(client: TestClient, token: str, ident: str, action: str, **fields: Any) -> dict[str, Any]:
@@ -46,7 +48,7 @@ def test_an_rfc_over_graphql_with_typed_rule_violations(api: Any) -> None:
     assert assessed["state"] == "assessed" and assessed["targets"] == [
         {"id": "host-000003", "class": "host"}
     ]
-    assert {f["factor"] for f in assessed["assessment"]["risk_factors"]} >= {
+    assert {f["factor"] for f in assessed["assessment"]["riskFactors"]} >= {
         "blast_radius",
         "remediation_plan_missing",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -26,3 +27,8 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
     ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    html = [str(o.get("data", {}).get("text/html", "")) for o in outputs]
+    figures = [h for h in html if "Plotly.newPlot" in h]
+    if figures:  # plotted: the figures work in exported HTML without a network
+        assert any("plotly.js v" in h for h in html), "plotly.js is embedded once"
+        assert not any(re.search(r"src=[\"']https?://cdn\.plot\.ly/plotly", h) for h in html)

@@ -11,6 +11,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +41,6 @@ from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
 from servicegraph.processes.access import Actor, create_token
 from servicegraph.processes.configuration import check_stranding, guarded_write
-from servicegraph.processes.demo import generate_estate
 from servicegraph.processes.listing import CIQuery
 
 app = typer.Typer(
@@ -117,18 +118,27 @@ def demo(
         typer.Option("--if-empty", help="Do nothing when the store holds data (compose's loader)."),
     ] = False,
 ) -> None:
-    """Generate a realistic demo estate, load it, and print a summary of the store."""
-    with _store(db, model, create=True) as store:
+    """Generate a realistic demo estate with the records every process needs (RFCs in several
+    states, a release, incidents, a problem and its known error, blackout windows), load it, and
+    print a summary of the store."""
+    with open_graph(db, model, create=True) as sg:
+        store = sg.store
         if if_empty and not store.is_empty():
             out.print(safe(f"{store.uri} holds data; the demo estate was not loaded again"))
             return
-        batch = generate_estate(size, seed)
-        result, seconds = _write_with_progress(store, batch, "demo")
-        items = len(batch.cis) + len(batch.relationships)
+        if not store.is_empty():
+            raise ServiceGraphError(
+                f"{store.uri} holds data; load the demo into an empty store (or pass --if-empty "
+                "to leave it as it is)"
+            )
+        started = time.perf_counter()
+        with _progress(size * 2) as update:
+            result = sg.load_demo(size, seed, progress=update)
+        seconds = time.perf_counter() - started
         out.print(
-            f"loaded {len(batch.cis)} CIs and {len(batch.relationships)} relationships into "
-            f"{safe(store.uri)} in {seconds:.2f}s ({items / max(seconds, 1e-9):,.0f} items/s; "
-            f"{result.created} created, {result.unchanged} unchanged)"
+            f"loaded the demo estate ({result.created} CIs and relationships) and its process "
+            f"records into {safe(store.uri)} in {seconds:.2f}s",
+            highlight=False,
         )
         _print_counts(store)
 
@@ -575,8 +585,9 @@ def model_(
     out.print(rels)
 
 
-def _write_with_progress(store: GraphStore, batch: Batch, actor: str) -> tuple[Any, float]:
-    started = time.perf_counter()
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on the terminal for a long write (hidden for small ones and pipes)."""
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -584,12 +595,16 @@ def _write_with_progress(store: GraphStore, batch: Batch, actor: str) -> tuple[A
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=len(batch) < 5_000 or not err.is_terminal,
+        disable=total < 5_000 or not err.is_terminal,
     ) as bar:
-        task = bar.add_task("writing", total=len(batch))
-        result = store.write(
-            batch, actor, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+        task = bar.add_task("writing", total=total)
+        yield lambda done, all_: bar.update(task, completed=done, total=all_)
+
+
+def _write_with_progress(store: GraphStore, batch: Batch, actor: str) -> tuple[Any, float]:
+    started = time.perf_counter()
+    with _progress(len(batch)) as update:
+        result = store.write(batch, actor, progress=update)
     return result, time.perf_counter() - started
 
 

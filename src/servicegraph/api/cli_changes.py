@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from servicegraph.api.cli_common import DbOption, ModelOption, open_graph, out
+from servicegraph.api.cli_output import check_format, emit
 from servicegraph.processes.access import Actor
 from servicegraph.processes.change import ACTIONS
 
@@ -127,6 +128,33 @@ def change_schedule(
     """The forward schedule of change in a range, with collisions and their reasons (JSON)."""
     with open_graph(db, model) as sg:
         _emit(sg.changes.schedule(start, end))
+
+
+@change_app.command("list")
+def change_list(
+    states: Annotated[
+        list[str] | None, typer.Option("--state", help="Only RFCs in this state (repeatable).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Window overlapping from (ISO 8601).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="… to (ISO 8601).")] = None,
+    change_types: Annotated[
+        list[str] | None, typer.Option("--type", help="standard, normal or emergency.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """RFCs by state, type and window, by window start (the CAB agenda)."""
+    check_format(fmt)
+    with open_graph(db, model) as sg:
+        found = sg.changes.find(states, start, end, change_types)
+    if fmt == "json":
+        emit([_change_row(c) for c in found], [], "json")
+        return
+    columns = ["id", "name", "change_type", "state", "window_start", "window_end", "risk_level"]
+    emit([{"id": c.id, "name": c.name, **c.attributes} for c in found], columns, fmt)
 
 
 @change_app.command("trends")

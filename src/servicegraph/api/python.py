@@ -12,7 +12,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,15 @@ class ServiceGraph:
 
         return dependency_map(self.engine, root, direction, max_depth)
 
+    def map_figure(
+        self, root: str, direction: MapDirection = "DOWNSTREAM", max_depth: int | None = 3
+    ) -> Any:
+        """The dependency map of ``root`` as a plotly figure (layers by hops, colour by class)."""
+        from servicegraph.api.figures import dependency_map_figure
+
+        found = self.dependency_map(root, direction, max_depth)
+        return dependency_map_figure(found, self.store.labels(list(found.nodes)))
+
     def subgraph(self, ci_ids: Collection[str]) -> nx.DiGraph:
         """The induced subgraph of ``ci_ids`` as networkx, nodes with ``class`` and ``name``."""
         graph = self.engine.subgraph(ci_ids)
@@ -145,8 +154,19 @@ class ServiceGraph:
         """Import files; existing records merge unless ``replace``."""
         return interchange.import_files(self.store, paths, actor, replace=replace)
 
-    def load_demo(self, size: int = 2000, seed: int = 7) -> WriteResult:
-        return self.store.write(generate_estate(size, seed), "demo")
+    def load_demo(
+        self,
+        size: int = 2000,
+        seed: int = 7,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> WriteResult:
+        """Load the demo estate, then the records every process needs (RFCs in several states
+        with real assessments, a release, incidents, a problem, blackout windows)."""
+        from servicegraph.processes.demo_records import seed_process_records
+
+        result = self.store.write(generate_estate(size, seed), "demo", progress=progress)
+        seed_process_records(self, seed)
+        return result
 
     def close(self) -> None:
         self.store.close()

@@ -274,7 +274,37 @@ class ChangeManager:
             for ci in current.values()
         ]
 
-    # -- assessment -----------------------------------------------------------------------------
+    # -- the CAB agenda -------------------------------------------------------------------------
+    def find(
+        self,
+        states: Collection[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        change_types: Collection[str] | None = None,
+    ) -> list[CI]:
+        """RFCs in these states (any), of these types, whose window overlaps [start, end) —
+        ordered by window start, then id (RFCs without a window last)."""
+        lo = parse(start) if start else None
+        hi = parse(end) if end else None
+        if lo and hi and hi <= lo:
+            raise RuleViolation(
+                "window_order", f"the range ends ({end}) before it starts ({start})"
+            )
+        chosen = []
+        for c in records_of_class(self.store, "change"):
+            a = c.attributes
+            if states and a.get("state") not in states:
+                continue
+            if change_types and a.get("change_type") not in change_types:
+                continue
+            if lo or hi:
+                if not a.get("window_start") or not a.get("window_end"):
+                    continue
+                if (hi and parse(a["window_start"]) >= hi) or (lo and parse(a["window_end"]) <= lo):
+                    continue
+            chosen.append(c)
+        return sorted(chosen, key=lambda c: (c.attributes.get("window_start") or "~", c.id))
+
     # -- schedule and trends ----------------------------------------------------------------------
     def schedule(self, start: str, end: str) -> dict[str, Any]:
         """The forward schedule of change in [start, end) with collisions, each with its reason."""

@@ -32,6 +32,116 @@ class ChangeAction(Enum):
 assert tuple(a.value for a in ChangeAction) == ACTIONS, "keep ChangeAction in step with TRANSITIONS"
 
 
+@strawberry.type
+class RiskFactor:
+    factor: str
+    value: JSON | None = strawberry.field(
+        description="What was measured (a count, ids, a duration …)."
+    )
+    points: float
+    detail: str
+
+
+@strawberry.type
+class MajorImpactCriterion:
+    criterion: str
+    threshold: JSON | None
+    value: JSON | None
+    met: bool
+
+
+@strawberry.type
+class AssessedService:
+    id: strawberry.ID
+    status: str
+
+
+@strawberry.type
+class AssessedSLA:
+    id: strawberry.ID
+    status: str
+    services: list[strawberry.ID]
+
+
+@strawberry.type
+class AssessedCustomer:
+    id: strawberry.ID
+    slas: list[strawberry.ID]
+
+
+@strawberry.type
+class AssessedCI:
+    id: strawberry.ID
+    status: str
+    distance: int
+    path: list[strawberry.ID]
+
+
+@strawberry.type
+class OpenRecord:
+    id: strawberry.ID
+    class_: str = strawberry.field(name="class")
+    state: str | None
+    affects: list[strawberry.ID]
+
+
+@strawberry.type
+class OtherChange:
+    id: strawberry.ID
+    state: str | None
+    window_start: str | None
+    cis: list[strawberry.ID]
+
+
+@strawberry.type(
+    description="What the assessment found when the RFC was assessed (stored with it)."
+)
+class ChangeAssessment:
+    snapshot: strawberry.Private[dict[str, Any]]
+    total_impacted: int
+    risk_factors: list[RiskFactor]
+    major_impact_criteria: list[MajorImpactCriterion]
+    services: list[AssessedService]
+    slas: list[AssessedSLA]
+    customers: list[AssessedCustomer]
+    open_records: list[OpenRecord]
+    other_changes: list[OtherChange]
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> ChangeAssessment:
+        impact = data.get("impact") or {}
+        return cls(
+            snapshot=data,
+            total_impacted=int(data.get("total_impacted") or 0),
+            risk_factors=[RiskFactor(factor=f["factor"], value=f.get("value"),
+                                     points=float(f.get("points") or 0), detail=f.get("detail", ""))
+                          for f in data.get("risk_factors") or []],
+            major_impact_criteria=[MajorImpactCriterion(
+                criterion=c["criterion"], threshold=c.get("threshold"), value=c.get("value"),
+                met=bool(c.get("met"))) for c in data.get("major_impact_criteria") or []],
+            services=[AssessedService(id=s["id"], status=s["status"])
+                      for s in impact.get("services") or []],
+            slas=[AssessedSLA(id=s["id"], status=s["status"], services=s.get("services") or [])
+                  for s in impact.get("slas") or []],
+            customers=[AssessedCustomer(id=c["id"], slas=c.get("slas") or [])
+                       for c in impact.get("customers") or []],
+            open_records=[OpenRecord(id=r["id"], class_=r.get("class", ""), state=r.get("state"),
+                                     affects=r.get("affects") or [])
+                          for r in data.get("open_records") or []],
+            other_changes=[OtherChange(id=c["id"], state=c.get("state"),
+                                       window_start=c.get("window_start"), cis=c.get("cis") or [])
+                           for c in data.get("other_changes") or []],
+        )  # fmt: skip
+
+    @strawberry.field(description="The impacted CIs of the snapshot, nearest first.")
+    def impacted(self, first: int = 100) -> list[AssessedCI]:
+        rows = (self.snapshot.get("impact") or {}).get("impacted") or []
+        return [
+            AssessedCI(id=r["id"], status=r["status"], distance=r["distance"], path=r["path"])
+            for r in rows[: max(0, first)]
+        ]
+
+
 @strawberry.type(name="Change", description="A request for change (RFC).")
 class ChangeType:
     id: strawberry.ID
@@ -54,8 +164,18 @@ class ChangeType:
             major_impact=a.get("major_impact"), attributes=as_json(a),
         )  # fmt: skip
 
-    @strawberry.field(description="The assessment snapshot (impact, open records, risk factors).")
-    def assessment(self) -> JSON | None:
+    @strawberry.field(
+        description="The assessment, typed: risk factors with their points, major-impact "
+        "criteria, the blast radius with services, SLAs and customers, open records and other "
+        "changes in it (null until assessed)."
+    )
+    def assessment(self) -> ChangeAssessment | None:
+        attributes: Any = self.attributes
+        data = attributes.get("assessment")
+        return ChangeAssessment.of(data) if isinstance(data, dict) else None
+
+    @strawberry.field(description="The assessment as stored (JSON), e.g. for an export.")
+    def assessment_snapshot(self) -> JSON | None:
         attributes: Any = self.attributes
         return as_json(attributes.get("assessment"))
 
@@ -134,6 +254,14 @@ class ChangeInput:
 
 
 @strawberry.input
+class ChangeFilter:
+    states: list[str] | None = None
+    change_types: list[str] | None = None
+    window_start: str | None = strawberry.field(default=None, description="ISO 8601")
+    window_end: str | None = strawberry.field(default=None, description="ISO 8601")
+
+
+@strawberry.input
 class ReleaseInput:
     id: strawberry.ID
     name: str
@@ -149,6 +277,27 @@ class ChangeQuery:
     def change(self, info: Info, id: strawberry.ID) -> ChangeType:
         info.context.actor("read")
         return ChangeType.of(info.context.sg.changes.get(str(id)))
+
+    @strawberry.field(
+        description="RFCs by state, type and window (the CAB agenda): those whose window "
+        "overlaps [windowStart, windowEnd), by window start."
+    )
+    def changes(
+        self,
+        info: Info,
+        filter: ChangeFilter | None = None,
+        first: int = 100,
+    ) -> list[ChangeType]:
+        info.context.actor("read")
+        if not 1 <= first <= 500:
+            raise ValidationFailed(
+                [Problem("arguments", "first", "must be between 1 and 500")], wrote=False
+            )
+        f = filter or ChangeFilter()
+        found = info.context.sg.changes.find(
+            states=f.states, start=f.window_start, end=f.window_end, change_types=f.change_types
+        )
+        return [ChangeType.of(c) for c in found[:first]]
 
     @strawberry.field(description="The forward schedule of change with its collisions.")
     def change_schedule(self, info: Info, start: str, end: str) -> ChangeSchedule:

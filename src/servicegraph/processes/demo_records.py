@@ -1,0 +1,174 @@
+"""The process records of the demo estate, made by the processes themselves.
+
+After the estate (:mod:`.demo`) is loaded, RFCs are raised and walked through the change process
+(so their assessments, risk factors and schedule collisions are the real thing), a release is
+created and baselined, incidents affect CIs over the last weeks, a problem is recorded with its
+known error and workaround, and blackout windows cover business services. Every README example
+and notebook then shows real output on a fresh demo. Times are relative to ``now``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import TYPE_CHECKING, Any
+
+from servicegraph.graph.records import CI, Batch, Relationship
+from servicegraph.processes.access import Actor
+from servicegraph.processes.times import iso
+
+if TYPE_CHECKING:
+    from servicegraph.api.python import ServiceGraph
+
+__all__ = ["seed_process_records"]
+
+REQUESTER = Actor("ana.requester", "cmdb_editor")
+CAB = Actor("carl.cab", "change_manager")
+AUTHORITY = Actor("eva.emergency", "admin")
+
+
+def seed_process_records(
+    sg: ServiceGraph, seed: int = 7, now: dt.datetime | None = None
+) -> dict[str, int]:
+    """Add RFCs in several states, a release, incidents, a problem with its known error and
+    blackout windows to a freshly loaded demo estate; return how many of each."""
+    now = (now or dt.datetime.now(dt.UTC)).replace(minute=0, second=0, microsecond=0)
+    rng = random.Random(seed)
+    counts = {"changes": 0, "releases": 0, "incidents": 0, "problems": 0, "blackouts": 0}
+    hosts = _ids(sg, "host")
+    vms = _ids(sg, "vm")
+    services = _ids(sg, "business_service")
+    if not hosts or not vms:
+        return counts
+    counts["blackouts"] = _blackouts(sg, services, now)
+    counts["problems"], flapping = _problem(sg, vms, now)
+    counts["incidents"] = _incidents(sg, rng, vms + hosts, flapping, now)
+    counts["changes"] = _changes(sg, hosts, vms, now)
+    counts["releases"] = _release(sg)
+    return counts
+
+
+class _Cycle:
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+
+    def __getitem__(self, i: int) -> str:
+        return self.items[i % len(self.items)]
+
+
+def _ids(sg: ServiceGraph, cls: str) -> list[str]:
+    page = sg.store.find_cis(sg.store.model.concrete(cls), first=200)
+    return [c.id for c in page.items]
+
+
+def _window(start: dt.datetime, hours: int = 2) -> dict[str, str]:
+    return {"window_start": iso(start), "window_end": iso(start + dt.timedelta(hours=hours))}
+
+
+def _changes(sg: ServiceGraph, host_ids: list[str], vm_ids: list[str], now: dt.datetime) -> int:
+    hosts, vms = _Cycle(host_ids), _Cycle(vm_ids)  # small estates reuse CIs
+    cm = sg.changes
+    soon = (now + dt.timedelta(days=3)).replace(hour=22)
+    plan = "snapshot and roll back; service owner on call"
+
+    def raise_rfc(ident: str, name: str, kind: str, targets: list[str], **fields: Any) -> None:
+        # what clause 5 asks of a change with potentially major impact, recorded up front
+        evidence = {"acceptance_criteria": "services answer their health checks within 15 min",
+                    "test_evidence": "rehearsed on the staging twin"}  # fmt: skip
+        cm.create(ident, name, kind, targets, REQUESTER, **{**evidence, **fields})
+
+    def walk(ident: str, *steps: tuple[str, Actor, dict[str, Any]]) -> None:
+        for action, actor, fields in steps:
+            cm.transition(ident, action, actor, reason=f"demo: {action}", now=now, **fields)
+
+    # Scheduled, and colliding with the next one (the host runs the VM's cluster).
+    raise_rfc("rfc-0001", f"Patch the OS of {vms[4]}", "normal", [vms[4]],
+              description="Monthly OS patch", remediation_plan=plan,
+              cmdb_updates={vms[4]: {"os": "RHEL 9.4"}})  # fmt: skip
+    walk("rfc-0001", ("submit", REQUESTER, {}), ("assess", CAB, {}), ("approve", CAB, {}),
+         ("schedule", CAB, _window(soon)))  # fmt: skip
+    raise_rfc("rfc-0002", f"Replace a power supply of {hosts[2]}", "normal", [hosts[2]],
+              remediation_plan="move the VMs back; keep the old PSU until tested")  # fmt: skip
+    walk("rfc-0002", ("submit", REQUESTER, {}), ("assess", CAB, {}), ("approve", CAB, {}),
+         ("schedule", CAB, _window(soon + dt.timedelta(hours=1))))  # fmt: skip
+    # Assessed, waiting for the CAB.
+    raise_rfc("rfc-0003", f"Firmware upgrade of {hosts[0]}", "normal", [hosts[0]],
+              description="BIOS and BMC firmware", **_window(soon + dt.timedelta(days=4)))  # fmt: skip
+    walk("rfc-0003", ("submit", REQUESTER, {}), ("assess", CAB, {}))
+    # A standard change, done and closed, that updated the CMDB.
+    raise_rfc("rfc-0004", f"Add memory to {vms[7]}", "standard", [vms[7]],
+              remediation_plan="remove the memory again",
+              cmdb_updates={vms[7]: {"memory_gb": 64.0}})  # fmt: skip
+    past = now - dt.timedelta(days=10)
+    walk("rfc-0004", ("submit", REQUESTER, {}), ("approve", CAB, {}),
+         ("schedule", CAB, _window(past)), ("start", CAB, {}), ("complete", CAB, {}),
+         ("review", CAB, {"review": "Done in the window; no incident."}),
+         ("close", CAB, {}))  # fmt: skip
+    # An emergency change that failed and was remediated, awaiting review.
+    raise_rfc("rfc-0005", f"Emergency fix of {hosts[5]}'s NIC driver", "emergency", [hosts[5]],
+              remediation_plan="reinstall the previous driver")  # fmt: skip
+    walk("rfc-0005", ("submit", REQUESTER, {}), ("assess", CAB, {}), ("approve", AUTHORITY, {}),
+         ("start", AUTHORITY, {}), ("fail", AUTHORITY, {}),
+         ("remediate", AUTHORITY, {"remediation_result": "previous driver reinstalled"}))  # fmt: skip
+    # A draft, and a rejected one.
+    raise_rfc("rfc-0006", f"Decommission {vms[9]}", "normal", [vms[9]],
+              description="No longer used", cmdb_updates={vms[9]: {"status": "retired"}})  # fmt: skip
+    raise_rfc("rfc-0007", f"Resize {vms[11]}", "normal", [vms[11]], remediation_plan=plan)
+    walk("rfc-0007", ("submit", REQUESTER, {}), ("reject", CAB, {}))
+    return 7
+
+
+def _release(sg: ServiceGraph) -> int:
+    rm = sg.releases
+    rm.create("rel-0001", "December maintenance release", "minor", ["rfc-0001", "rfc-0002"], CAB,
+              resolves=["prb-0001"], acceptance_criteria="all services up within 30 minutes")  # fmt: skip
+    rm.take_baseline("rel-0001", CAB)
+    return 1
+
+
+def _problem(sg: ServiceGraph, vms: list[str], now: dt.datetime) -> tuple[int, str]:
+    flapping = vms[2 % len(vms)]
+    batch = Batch()
+    batch.add_ci(CI("prb-0001", "problem", f"{flapping} loses its storage path under load",
+                    {"state": "known_error", "opened_at": iso(now - dt.timedelta(days=20))}))  # fmt: skip
+    batch.add_ci(CI("ke-0001", "known_error", "Multipath failover stalls on the old driver",
+                    {"state": "open", "workaround": "restart multipathd on the VM"}))  # fmt: skip
+    batch.add_relationship(Relationship("prb-0001", "AFFECTS", flapping))
+    batch.add_relationship(Relationship("ke-0001", "AFFECTS", flapping))
+    sg.store.write(batch, "problem.manager")
+    return 1, flapping
+
+
+def _incidents(
+    sg: ServiceGraph, rng: random.Random, cis: list[str], flapping: str, now: dt.datetime
+) -> int:
+    batch = Batch()
+    n = 0
+    for day in range(30, 0, -1):
+        for _ in range(rng.choice([0, 0, 1, 1, 2])):
+            n += 1
+            target = flapping if rng.random() < 0.25 else rng.choice(cis)
+            opened = now - dt.timedelta(days=day, hours=rng.randint(0, 20))
+            state = rng.choice(["closed", "closed", "resolved"]) if day > 3 else rng.choice(
+                ["open", "in_progress", "resolved"])  # fmt: skip
+            attrs: dict[str, Any] = {"state": state, "priority": rng.choice([2, 3, 3, 4, 4, 5]),
+                                     "opened_at": iso(opened)}  # fmt: skip
+            if state in ("resolved", "closed"):
+                attrs["resolved_at"] = iso(opened + dt.timedelta(hours=rng.randint(1, 30)))
+            ident = f"inc-{n:05d}"
+            batch.add_ci(CI(ident, "incident", f"{target} not responding", attrs))
+            batch.add_relationship(Relationship(ident, "AFFECTS", target))
+    sg.store.write(batch, "service.desk")
+    return n
+
+
+def _blackouts(sg: ServiceGraph, services: list[str], now: dt.datetime) -> int:
+    batch = Batch()
+    start = (now + dt.timedelta(days=3)).replace(hour=0)
+    batch.add_ci(CI("bw-0001", "blackout_window", "Quarter close", {
+        "start": iso(start), "end": iso(start + dt.timedelta(days=2)),
+        "reason": "finance quarter close: no changes to billing services"}))  # fmt: skip
+    for service in services[:2]:
+        batch.add_relationship(Relationship("bw-0001", "APPLIES_TO", service))
+    sg.store.write(batch, "change.manager")
+    return 1
