@@ -355,19 +355,29 @@ def merged(
     out = dc_replace(batch, cis=[], relationships=[], ci_where=[], rel_where=[])
     for ci, where in zip(batch.cis, batch.ci_where, strict=True):
         old = stored.get(ci.id) if isinstance(ci.id, str) else None
-        base = old.attributes if old is not None and old.cls == ci.cls else {}
-        out.add_ci(dc_replace(ci, attributes=_merge(base, ci.attributes)), where)
+        base = old.attributes if old is not None and old.cls == ci.cls else None
+        attributes = _merge(base, ci.attributes)
+        if attributes is not ci.attributes:
+            ci = CI(ci.id, ci.cls, ci.name, attributes, ci.version)
+        out.cis.append(ci)
+        out.ci_where.append(where)
     for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
         old_rel = stored_rels.get(rel.key)
-        base = old_rel.attributes if old_rel is not None else {}
-        out.add_relationship(dc_replace(rel, attributes=_merge(base, rel.attributes)), where)
+        attributes = _merge(old_rel.attributes if old_rel is not None else None, rel.attributes)
+        if attributes is not rel.attributes:
+            rel = Relationship(rel.source, rel.type, rel.target, attributes)
+        out.relationships.append(rel)
+        out.rel_where.append(where)
     return out
 
 
-def _merge(base: Mapping[str, Any], given: Any) -> Any:
+def _merge(base: Mapping[str, Any] | None, given: Any) -> Any:
+    """``given`` merged into ``base``; ``given`` itself when there is nothing to merge."""
     if not isinstance(given, dict):
         return given  # refused by validation, with its location
-    result = dict(base)
+    if not base and None not in given.values():
+        return given  # a new record (or nothing stored to keep): as written
+    result = dict(base or {})
     for name, value in given.items():
         if value is None:
             result.pop(name, None)

@@ -57,6 +57,8 @@ def text_problem(value: str, single_line: bool = False) -> str | None:
 
     ``single_line`` (ids, names, actors) also refuses every control character; other text may hold
     tabs and line breaks but never NUL."""
+    if value.isascii() and value.isprintable():  # the common case, decided in C
+        return None
     if _SURROGATE.search(value):
         return "contains a lone surrogate (not valid Unicode, cannot be stored as UTF-8)"
     if single_line:
