@@ -380,6 +380,67 @@ def impact(
         err.print(safe(f"warning: {w['ci']}.{w['attribute']}: {w['detail']}; {w['fix']}"))
 
 
+@app.command("availability")
+def availability_(
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="A service (or any CI).")],
+    what_if: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="What-if, nothing written: CI.availability=0.999 or CI.min_up=2 (repeatable).",
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    db: DbOption = None,
+    model: ModelOption = None,
+) -> None:
+    """The availability a service can reach from its model, its single points of failure, cut
+    sets and what to make redundant first."""
+    check_format(fmt, ("table", "json"))
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in what_if or []:
+        target, sep, value = item.partition("=")
+        ci, dot, field = target.rpartition(".")
+        if not sep or not dot or field not in ("availability", "min_up"):
+            raise typer.BadParameter(
+                f"{item!r}: use CI.availability=0.999 or CI.min_up=2", param_hint="--set"
+            )
+        try:
+            number: Any = int(value) if field == "min_up" else float(value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{item!r}: {value!r} is not a number", param_hint="--set"
+            ) from None
+        overrides.setdefault(ci, {})[field] = number
+    with open_graph(db, model) as sg:
+        result = sg.availability(service, overrides or None)
+    data = result.to_dict()
+    if fmt == "json":
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+        return
+    interval = (
+        f" (95 % interval {data['ci95'][0]:.6f}–{data['ci95'][1]:.6f})" if "ci95" in data else ""
+    )
+    err.print(
+        safe(f"{service}: availability {result.availability:.6f}{interval} by the {result.method} "
+             f"method over {result.components} components; "
+             f"{data['downtime_minutes_per_year']:,.1f} minutes down a year"),
+        highlight=False,
+    )  # fmt: skip
+    if result.assumed:
+        err.print(f"{len(result.assumed)} components have no stated availability (class default "
+                  "or 1.0 assumed): --format json lists them", highlight=False)  # fmt: skip
+    emit([{"id": s["id"], "availability": s["availability"]} for s in result.spofs],
+         ["id", "availability"], title="single points of failure")  # fmt: skip
+    emit([{"cis": ", ".join(c["cis"]), "probability": f"{c['probability']:.3g}"}
+          for c in result.cut_sets[:10]], ["cis", "probability"], title="top cut sets")  # fmt: skip
+    emit([{"id": r["id"], "availability": r["availability"], "birnbaum": f"{r['birnbaum']:.4g}",
+           "improvement_potential": f"{r['improvement_potential']:.3g}"}
+          for r in result.importance[:10]],
+         ["id", "availability", "birnbaum", "improvement_potential"],
+         title="what to improve first")  # fmt: skip
+
+
 SortOption = Annotated[str, typer.Option("--sort", help="id, name or class")]
 LimitOption = Annotated[int, typer.Option("--limit", min=1, help="At most N CIs.")]
 

@@ -49,6 +49,8 @@ def emit(
             writer.writerow([_csv_cell(row.get(c)) for c in columns])
         return
     if not out.is_terminal:  # piped: one line per row, full values, tab-separated
+        if title:
+            sys.stdout.write(f"# {strip_controls(title)}\n")
         sys.stdout.write("\t".join(columns) + "\n")
         for row in rows:
             cells = [_plain(row.get(c)) for c in columns]

@@ -68,6 +68,9 @@ LIST_SIZES: dict[str, int | str] = {
     "DependencyMap.nodes": 1_000,
     "DependencyMap.edges": 2_000,
     "CI.relationships": 20,
+    "Availability.importance": 500,  # one per component of the closure
+    "Availability.assumed": 500,
+    "Availability.cutSets": 20,
 }
 DEFAULT_LIST_SIZE = 50
 _MAX_FIRST = 10_000_000  # a page argument beyond this counts as this (the resolver refuses it)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # numpy, pandas, networkx and numba load when an analysis nee
     import pandas as pd
 
     from servicegraph.graph.engine import Direction, TopologyEngine
+    from servicegraph.processes.availability import AvailabilityResult
     from servicegraph.processes.change import ChangeManager
     from servicegraph.processes.impact import ImpactResult
     from servicegraph.processes.release import ReleaseManager
@@ -74,6 +75,16 @@ class ServiceGraph:
         from servicegraph.processes.impact import analyse_impact
 
         return analyse_impact(self.engine, ci_ids, max_depth)
+
+    def availability(
+        self, service_id: str, overrides: dict[str, dict[str, Any]] | None = None
+    ) -> AvailabilityResult:
+        """The availability ``service_id`` can reach from its model: exact (BDD) with shared
+        components and k-of-n groups, its SPOFs, minimal cut sets (order ≤ 3) and component
+        importance; ``overrides = {ci: {"availability": 0.999, "min_up": 2}}`` is a what-if."""
+        from servicegraph.processes.availability import availability
+
+        return availability(self.engine, self.store, service_id, overrides)
 
     def reach(
         self,

@@ -505,6 +505,15 @@ class TopologyEngine:
             self._id_array = np.array(self.ids, dtype=object)
         return self._id_array
 
+    def min_up_of(self, ident: str) -> int:
+        """The ``min_up`` the engine uses for a CI (1 when unset or unusable)."""
+        with self._lock:
+            return int(self.min_up[self.index[ident]])
+
+    def is_retired(self, ident: str) -> bool:
+        with self._lock:
+            return not bool(self.alive[self.index[ident]])
+
     def class_of(self, ident: str) -> str:
         return self.class_names[int(self.cls[self.index[ident]])]
 

@@ -205,6 +205,8 @@ class ClassSpec:
     description: str
     attributes: Mapping[str, AttributeSpec]
     ancestors: tuple[str, ...]  # itself first, then parent, … up to the root
+    # Steady-state availability assumed for a CI of this class that states none (inherited).
+    default_availability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,18 @@ def build_model(raw: Mapping[str, Any], source: str = "model") -> Model:
                 if spec is not None:
                     attrs[attr_name] = spec
         body = raw_classes[name]
+        default = next(
+            (raw_classes[c]["default_availability"] for c in chain
+             if raw_classes[c].get("default_availability") is not None),
+            None,
+        )  # fmt: skip
+        if default is not None and (
+            isinstance(default, bool)
+            or not isinstance(default, int | float)
+            or not 0 < default <= 1
+        ):
+            problems.append(f"class {name!r}: default_availability must be a number in (0, 1]")
+            default = None
         classes[name] = ClassSpec(
             name=name,
             parent=body.get("parent"),
@@ -307,6 +321,7 @@ def build_model(raw: Mapping[str, Any], source: str = "model") -> Model:
             description=str(body["description"]),
             attributes=attrs,
             ancestors=tuple(chain),
+            default_availability=None if default is None else float(default),
         )
 
     rels: dict[str, RelationshipTypeSpec] = {}

@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from servicegraph.api.graphql.availability import AvailabilityQuery
 from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
 from servicegraph.api.graphql.fast_lists import FastListExecutor
 from servicegraph.api.graphql.types import (
@@ -377,8 +378,8 @@ class MaskUnexpected(MaskErrors):
 
 
 @strawberry.type
-class Query(CMDBQuery, ChangeQuery):
-    """The root query: the CMDB and the change and release processes."""
+class Query(CMDBQuery, ChangeQuery, AvailabilityQuery):
+    """The root query: the CMDB, change and release, availability."""
 
 
 @strawberry.type
