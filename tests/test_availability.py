@@ -236,3 +236,62 @@ def test_cli_python_and_graphql_agree_on_the_demo(tmp_path: Path) -> None:
         assert what_if["data"]["availability"]["availability"] > python["availability"]
     sg.close()
     assert math.isfinite(python["availability"])
+
+
+def test_sla_risk_and_supplier_alignment(tmp_path: Path) -> None:
+    """A service on an app (0.999) on a storage array whose supplier commits 0.99, under an SLA of
+    99.5 %: the commitment cannot meet it; 0.995 / 0.999 would. The app's support contract has
+    expired under the live SLA."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "sla.db"
+    store = SqliteStore(db, load_model())
+    store.upsert(
+        [CI("svc", "business_service", "svc", {"availability": 1.0}),
+         CI("app", "application", "app", {"availability": 0.999}),
+         CI("arr", "storage_array", "arr", {"availability": 0.99999}),
+         CI("sla-1", "sla", "gold", {"availability_target": 0.995, "valid_from": "2020-01-01"}),
+         CI("vendor", "supplier", "vendor"),
+         CI("ctr-arr", "supplier_contract", "array support", {"availability_commitment": 0.99}),
+         CI("ctr-app", "supplier_contract", "app support",
+            {"availability_commitment": 0.9999, "valid_to": "2021-01-01"})],
+        [Relationship("svc", "DEPENDS_ON", "app"), Relationship("app", "DEPENDS_ON", "arr"),
+         Relationship("sla-1", "COVERS", "svc"), Relationship("ctr-arr", "UNDERPINS", "arr"),
+         Relationship("ctr-arr", "SUPPLIED_BY", "vendor"), Relationship("ctr-app", "UNDERPINS", "app")],
+    )  # fmt: skip
+    sg = ServiceGraph(store)
+    risk = sg.sla_risk().to_dict(orient="records")
+    assert len(risk) == 1 and risk[0]["meets"] is True  # with the array's own figure
+    assert risk[0]["availability"] == pytest.approx(0.999 * 0.99999)
+    found = sg.supplier_alignment()
+    by_contract = {c["contract"]: c for c in found["commitments"]}
+    array = by_contract["ctr-arr"]
+    assert array["aligned"] is False and array["supplier"] == "vendor"
+    assert array["availability_with_commitment"] == pytest.approx(0.999 * 0.99)
+    assert array["required_commitment"] == pytest.approx(0.995 / 0.999)
+    assert by_contract["ctr-app"]["aligned"] is True
+    assert [(e["contract"], e["sla"]) for e in found["expired_under_live_slas"]] == [
+        ("ctr-app", "sla-1")
+    ]
+    store.upsert([CI("sla-1", "sla", "gold", {"availability_target": 0.99999})])
+    check = subprocess.run([sys.executable, "-m", "servicegraph.api.cli", "sla", "check", "--format",
+                            "json", "--db", str(db)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert check.returncode == 8, check.stderr
+    (row,) = json.loads(check.stdout)
+    assert row["meets"] is False and row["gap_minutes_per_year"] > 0 and row["top_cut_sets"]
+    token = create_token(store, "v", "viewer")
+    with TestClient(create_app(sg)) as client:
+        body = client.post("/graphql", json={"query": "{ slaRisk { sla meets gapMinutesPerYear "
+                           "topCutSets { cis } } supplierAlignment { commitments { contract aligned "
+                           "requiredCommitment } expiredUnderLiveSlas { contract } } }"},
+                           headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+        assert body["data"]["slaRisk"][0]["meets"] is False
+        commitments = {c["contract"]: c for c in body["data"]["supplierAlignment"]["commitments"]}
+        assert (
+            commitments["ctr-arr"]["requiredCommitment"] is None
+        )  # 0.99999 needs more than perfect
+        assert body["data"]["supplierAlignment"]["expiredUnderLiveSlas"] == [
+            {"contract": "ctr-app"}
+        ]
+    store.close()

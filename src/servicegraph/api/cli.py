@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from servicegraph.api.cli_admin import register_admin_commands, token_app
+from servicegraph.api.cli_availability import sla_app, supplier_app
 from servicegraph.api.cli_changes import change_app, release_app
 from servicegraph.api.cli_common import (
     ActorOption,
@@ -604,6 +605,8 @@ def _demo_token(store: GraphStore) -> str:
 app.add_typer(change_app, name="change")
 app.add_typer(release_app, name="release")
 app.add_typer(token_app, name="token")
+app.add_typer(sla_app, name="sla")
+app.add_typer(supplier_app, name="supplier")
 register_admin_commands(app)
 
 

@@ -71,6 +71,7 @@ LIST_SIZES: dict[str, int | str] = {
     "Availability.importance": 500,  # one per component of the closure
     "Availability.assumed": 500,
     "Availability.cutSets": 20,
+    "Query.slaRisk": 200,
 }
 DEFAULT_LIST_SIZE = 50
 _MAX_FIRST = 10_000_000  # a page argument beyond this counts as this (the resolver refuses it)

@@ -86,6 +86,21 @@ class ServiceGraph:
 
         return availability(self.engine, self.store, service_id, overrides)
 
+    def sla_risk(self) -> pd.DataFrame:
+        """Every SLA's covered services: computed availability vs target, gap, causes."""
+        import pandas as pd
+
+        from servicegraph.processes.availability.sla import sla_risk
+
+        return pd.DataFrame(sla_risk(self.engine, self.store))
+
+    def supplier_alignment(self) -> dict[str, Any]:
+        """Supplier commitments against the live SLAs that depend on them, with the commitment
+        each SLA would need, and expired contracts under live SLAs."""
+        from servicegraph.processes.availability.sla import supplier_alignment
+
+        return supplier_alignment(self.engine, self.store)
+
     def reach(
         self,
         ci_ids: Collection[str],

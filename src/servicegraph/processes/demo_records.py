@@ -34,13 +34,15 @@ def seed_process_records(
     blackout windows to a freshly loaded demo estate; return how many of each."""
     now = (now or dt.datetime.now(dt.UTC)).replace(minute=0, second=0, microsecond=0)
     rng = random.Random(seed)
-    counts = {"changes": 0, "releases": 0, "incidents": 0, "problems": 0, "blackouts": 0}
+    counts = {"changes": 0, "releases": 0, "incidents": 0, "problems": 0, "blackouts": 0,
+              "contracts": 0}  # fmt: skip
     hosts = _ids(sg, "host")
     vms = _ids(sg, "vm")
     services = _ids(sg, "business_service")
     if not hosts or not vms:
         return counts
     counts["blackouts"] = _blackouts(sg, services, now)
+    counts["contracts"] = _contracts(sg, now)
     counts["problems"], flapping = _problem(sg, vms, now)
     counts["incidents"] = _incidents(sg, rng, vms + hosts, flapping, now)
     counts["changes"] = _changes(sg, hosts, vms, now)
@@ -160,6 +162,39 @@ def _incidents(
             batch.add_relationship(Relationship(ident, "AFFECTS", target))
     sg.store.write(batch, "service.desk")
     return n
+
+
+def _contracts(sg: ServiceGraph, now: dt.datetime) -> int:
+    """Supplier contracts: the storage vendor commits less than the SLAs need, the network vendor
+    enough, and a switch support contract has expired."""
+    arrays = _ids(sg, "storage_array")
+    routers = _ids(sg, "router")
+    switches = _ids(sg, "switch")
+    if not (arrays and routers and switches):
+        return 0
+    today = now.date()
+    batch = Batch()
+    batch.add_ci(
+        CI("sup-storage", "supplier", "Storage vendor", {"contact": "support@storage.example"})
+    )
+    batch.add_ci(
+        CI("sup-network", "supplier", "Network vendor", {"contact": "noc@network.example"})
+    )
+    contracts = [
+        ("ctr-0001", "Storage array support", arrays[0], "sup-storage", 0.99, 365),
+        ("ctr-0002", "Core router support", routers[0], "sup-network", 0.99999, 365),
+        ("ctr-0003", "Switch support (lapsed)", switches[0], "sup-network", 0.9999, -30),
+    ]
+    for ident, name, ci, supplier, commitment, days in contracts:
+        start = today - dt.timedelta(days=400)
+        batch.add_ci(CI(ident, "supplier_contract", name, {
+            "availability_commitment": commitment, "response_minutes": 240,
+            "valid_from": start.isoformat(),
+            "valid_to": (today + dt.timedelta(days=days)).isoformat()}))  # fmt: skip
+        batch.add_relationship(Relationship(ident, "UNDERPINS", ci))
+        batch.add_relationship(Relationship(ident, "SUPPLIED_BY", supplier))
+    sg.store.write(batch, "supplier.manager")
+    return len(contracts)
 
 
 def _blackouts(sg: ServiceGraph, services: list[str], now: dt.datetime) -> int:

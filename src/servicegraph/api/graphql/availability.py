@@ -53,7 +53,88 @@ class Availability:
 
 
 @strawberry.type
+class SLARisk:
+    sla: strawberry.ID
+    service: strawberry.ID
+    live: bool
+    target: float | None
+    availability: float
+    method: str
+    meets: bool | None
+    gap_minutes_per_year: float | None
+    assumed: int = strawberry.field(description="Components whose figure was assumed.")
+    top_cut_sets: list[CutSet]
+
+
+@strawberry.type
+class SupplierCommitment:
+    sla: strawberry.ID
+    service: strawberry.ID
+    ci: strawberry.ID
+    contract: strawberry.ID
+    supplier: strawberry.ID | None
+    target: float
+    commitment: float
+    availability_with_commitment: float
+    aligned: bool
+    required_commitment: float | None = strawberry.field(
+        description="The commitment that meets the target (null: none can, other causes)."
+    )
+    reason: str
+
+
+@strawberry.type
+class ExpiredContract:
+    contract: strawberry.ID
+    supplier: strawberry.ID | None
+    valid_to: str | None
+    sla: strawberry.ID
+    service: strawberry.ID
+    ci: strawberry.ID
+
+
+@strawberry.type
+class SupplierAlignment:
+    commitments: list[SupplierCommitment]
+    expired_under_live_slas: list[ExpiredContract]
+
+
+@strawberry.type
 class AvailabilityQuery:
+    @strawberry.field(
+        description="Every SLA's covered services: computed availability against the target, "
+        "the gap in minutes a year and the cut sets that cause it."
+    )
+    def sla_risk(self, info: Info) -> list[SLARisk]:
+        from servicegraph.processes.availability.sla import sla_risk
+
+        info.context.actor("read")
+        sg = info.context.sg
+        return [
+            SLARisk(
+                sla=r["sla"], service=r["service"], live=r["live"], target=r["target"],
+                availability=r["availability"], method=r["method"], meets=r.get("meets"),
+                gap_minutes_per_year=r.get("gap_minutes_per_year"), assumed=r["assumed"],
+                top_cut_sets=[CutSet(cis=c["cis"], probability=c["probability"])
+                              for c in r.get("top_cut_sets") or []],
+            )
+            for r in sla_risk(sg.engine, sg.store)
+        ]  # fmt: skip
+
+    @strawberry.field(
+        description="Supplier commitments on live SLAs' dependency chains: aligned or not, the "
+        "commitment that would meet each target, and expired contracts under live SLAs."
+    )
+    def supplier_alignment(self, info: Info) -> SupplierAlignment:
+        info.context.actor("read")
+        found = info.context.sg.supplier_alignment()
+        return SupplierAlignment(
+            commitments=[SupplierCommitment(**c) for c in found["commitments"]],
+            expired_under_live_slas=[
+                ExpiredContract(**e) for e in found["expired_under_live_slas"]
+            ],
+        )
+
     @strawberry.field(
         description="Exact availability of a service from its dependency structure (shared "
         "components and k-of-n groups included), its single points of failure, minimal cut sets "

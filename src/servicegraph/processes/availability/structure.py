@@ -75,6 +75,14 @@ def build_structure(
     overrides = overrides or {}
     impact_types = [t for t, s in store.model.relationship_types.items() if s.impact != "none"]
     nodes = sorted(engine.reach([root], "down", types=impact_types))
+    bad_keys = [
+        Problem("overrides", f"{ci}.{key}", "only availability and min_up can be overridden")
+        for ci, given in overrides.items()
+        for key in (given if isinstance(given, dict) else {"?": None})
+        if key not in ("availability", "min_up")
+    ]
+    if bad_keys:
+        raise ValidationFailed(bad_keys, wrote=False)
     unknown = sorted(set(overrides) - set(nodes))
     if unknown:
         raise ValidationFailed(
