@@ -295,3 +295,36 @@ def test_sla_risk_and_supplier_alignment(tmp_path: Path) -> None:
             {"contract": "ctr-app"}
         ]
     store.close()
+
+
+def test_achieved_availability_is_the_union_of_outages(sqlite_store: SqliteStore) -> None:
+    """Outage = union of the intervals of incidents whose CIs take the service DOWN (the engine's
+    rule): overlapping incidents count once, an incident on one member of a redundant pair does
+    not count, an unresolved one runs to the end of the period, and months are split."""
+    inc = [
+        ("inc-1", "app", "2026-10-10T10:00:00Z", "2026-10-10T11:00:00Z"),
+        ("inc-2", "app", "2026-10-10T10:30:00Z", "2026-10-10T12:00:00Z"),  # overlaps inc-1
+        ("inc-3", "h1", "2026-10-12T00:00:00Z", "2026-10-12T05:00:00Z"),  # one of two: not down
+        ("inc-4", "app", "2026-10-31T23:00:00Z", "2026-11-01T01:00:00Z"),  # across the months
+        ("inc-5", "app", "2026-11-30T23:30:00Z", None),  # unresolved at the end of the period
+    ]
+    sqlite_store.upsert(
+        [CI("svc", "business_service", "svc"), CI("app", "application", "app"),
+         CI("pair", "cluster", "pair", {"min_up": 1}), CI("h1", "host", "h1"), CI("h2", "host", "h2"),
+         CI("sla", "sla", "sla", {"availability_target": 0.999})]
+        + [CI(i, "incident", i, {"opened_at": o, **({"resolved_at": r} if r else {})})
+           for i, _, o, r in inc],
+        [Relationship("svc", "DEPENDS_ON", "app"), Relationship("app", "RUNS_ON", "pair"),
+         Relationship("pair", "HAS_MEMBER", "h1"), Relationship("pair", "HAS_MEMBER", "h2"),
+         Relationship("sla", "COVERS", "svc")]
+        + [Relationship(i, "AFFECTS", ci) for i, ci, _, _ in inc],
+    )  # fmt: skip
+    sg = ServiceGraph(sqlite_store)
+    frame = sg.achieved_availability("2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z", ["svc"])
+    october, november = frame.to_dict(orient="records")
+    assert october["outage_minutes"] == 120 + 60  # 10:00-12:00 once, and 23:00-24:00
+    assert november["outage_minutes"] == 60 + 30  # 00:00-01:00, and the open one's last 30
+    assert october["achieved"] == pytest.approx(1 - 180 / (31 * 24 * 60))
+    assert october["target"] == 0.999
+    assert october["designed"] == pytest.approx(sg.availability("svc").availability)
+    assert october["incidents"] == ["inc-1", "inc-2", "inc-4"]

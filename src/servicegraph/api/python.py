@@ -101,6 +101,15 @@ class ServiceGraph:
 
         return supplier_alignment(self.engine, self.store)
 
+    def achieved_availability(
+        self, start: str, end: str, services: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Per service and month in [start, end): outage minutes (the union of the incidents
+        that took it DOWN), achieved, SLA target and designed availability."""
+        from servicegraph.processes.availability.achieved import achieved_availability
+
+        return achieved_availability(self.engine, self.store, start, end, services)
+
     def reach(
         self,
         ci_ids: Collection[str],

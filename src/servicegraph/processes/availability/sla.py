@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from servicegraph.processes.availability.analysis import MINUTES_PER_YEAR, availability
 from servicegraph.processes.availability.exact import ExactModel, TooLarge
 from servicegraph.processes.availability.structure import build_structure
+from servicegraph.processes.change_schedule import records_of_class
 
 if TYPE_CHECKING:
     from servicegraph.graph.engine import TopologyEngine
@@ -24,16 +25,6 @@ if TYPE_CHECKING:
     from servicegraph.graph.store import GraphStore
 
 __all__ = ["sla_risk", "supplier_alignment"]
-
-
-def _records(store: GraphStore, cls: str) -> list[CI]:
-    out, after = [], None
-    while True:
-        page = store.find_cis(store.model.concrete(cls), first=1000, after=after)
-        out += page.items
-        if not page.has_next:
-            return out
-        after = page.end_cursor
 
 
 def _live(record: CI, today: dt.date) -> bool:
@@ -50,7 +41,7 @@ def sla_risk(
     """One row per (SLA, covered service): availability vs target, gap, causes."""
     today = today or dt.datetime.now(dt.UTC).date()
     rows = []
-    for sla in _records(store, "sla"):
+    for sla in records_of_class(store, "sla"):
         target = sla.attributes.get("availability_target")
         for _, service in sorted(engine.outgoing([sla.id], "COVERS")):
             result = availability(engine, store, service)
@@ -78,13 +69,13 @@ def supplier_alignment(
 ) -> dict[str, Any]:
     """Supplier commitments against the customer SLAs that depend on them (see the module)."""
     today = today or dt.datetime.now(dt.UTC).date()
-    contracts = {c.id: c for c in _records(store, "supplier_contract")}
+    contracts = {c.id: c for c in records_of_class(store, "supplier_contract")}
     underpins: dict[str, list[str]] = {}
     for contract_id, ci in engine.outgoing(list(contracts), "UNDERPINS") if contracts else []:
         underpins.setdefault(ci, []).append(contract_id)
     suppliers = dict(engine.outgoing(list(contracts), "SUPPLIED_BY")) if contracts else {}
     rows, expired = [], []
-    for sla in _records(store, "sla"):
+    for sla in records_of_class(store, "sla"):
         target = sla.attributes.get("availability_target")
         if not _live(sla, today) or not isinstance(target, int | float):
             continue
