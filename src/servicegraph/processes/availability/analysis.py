@@ -76,8 +76,12 @@ def availability(
     service_id: str,
     overrides: dict[str, dict[str, Any]] | None = None,
     max_cut_order: int = 3,
+    detail: bool = True,
 ) -> AvailabilityResult:
-    """The availability ``service_id`` can reach from its model (see the module docstring)."""
+    """The availability ``service_id`` can reach from its model (see the module docstring).
+
+    ``detail=False``: availability and single points of failure only (no cut sets of order 2 and
+    3, no importance) — for sweeping every service of an estate."""
     structure = build_structure(engine, store, service_id, overrides)
     assumed = [
         {"id": n, "availability": structure.p[n], "source": structure.source[n]}
@@ -94,7 +98,9 @@ def availability(
         )  # fmt: skip
     a = model.probability()
     # The service's own failure is trivially a cut: listed are the dependencies' cut sets.
-    cuts = [c for c in model.minimal_cut_sets(max_cut_order) if service_id not in c]
+    cuts = [
+        c for c in model.minimal_cut_sets(max_cut_order if detail else 1) if service_id not in c
+    ]
     p = structure.p
     ranked = sorted(
         ({"cis": sorted(c), "probability": math.prod(1 - p[x] for x in c)} for c in cuts),
@@ -104,6 +110,9 @@ def availability(
         ({"id": next(iter(c)), "availability": p[next(iter(c))]} for c in cuts if len(c) == 1),
         key=lambda s: (s["availability"], s["id"]),
     )
+    if not detail:
+        return AvailabilityResult(service_id, a, "exact", len(structure.nodes), spofs=spofs,
+                                  cut_sets=ranked[:TOP_CUT_SETS], assumed=assumed)  # fmt: skip
     birnbaum = model.birnbaum()
     order = sorted(structure.nodes, key=lambda n: (-(1 - p[n]) * birnbaum[n], -birnbaum[n], n))
     importance = [
