@@ -77,14 +77,18 @@ class ServiceGraph:
         return analyse_impact(self.engine, ci_ids, max_depth)
 
     def availability(
-        self, service_id: str, overrides: dict[str, dict[str, Any]] | None = None
+        self,
+        service_id: str,
+        overrides: dict[str, dict[str, Any]] | None = None,
+        detail: bool = True,
     ) -> AvailabilityResult:
         """The availability ``service_id`` can reach from its model: exact (BDD) with shared
         components and k-of-n groups, its SPOFs, minimal cut sets (order ≤ 3) and component
-        importance; ``overrides = {ci: {"availability": 0.999, "min_up": 2}}`` is a what-if."""
+        importance; ``overrides = {ci: {"availability": 0.999, "min_up": 2}}`` is a what-if;
+        ``detail=False`` computes availability and SPOFs only (to sweep many services)."""
         from servicegraph.processes.availability import availability
 
-        return availability(self.engine, self.store, service_id, overrides)
+        return availability(self.engine, self.store, service_id, overrides, detail=detail)
 
     def sla_risk(self) -> pd.DataFrame:
         """Every SLA's covered services: computed availability vs target, gap, causes."""
