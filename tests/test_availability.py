@@ -328,3 +328,28 @@ def test_achieved_availability_is_the_union_of_outages(sqlite_store: SqliteStore
     assert october["target"] == 0.999
     assert october["designed"] == pytest.approx(sg.availability("svc").availability)
     assert october["incidents"] == ["inc-1", "inc-2", "inc-4"]
+
+
+def test_dependency_cycles_follow_the_engine(sqlite_store: SqliteStore) -> None:
+    """Two applications that depend on each other (a cycle) under a service, one of them also
+    on a 2-of-3 cluster: exact = brute force, and the structure fails when the engine says so."""
+    sqlite_store.upsert(
+        [CI("svc", "business_service", "svc"),
+         CI("a", "application", "a", {"availability": 0.95}),
+         CI("b", "application", "b", {"availability": 0.9}),
+         CI("k", "cluster", "k", {"min_up": 2})]
+        + [CI(f"h{i}", "host", f"h{i}", {"availability": 0.8}) for i in range(3)],
+        [Relationship("svc", "DEPENDS_ON", "a"), Relationship("a", "DEPENDS_ON", "b"),
+         Relationship("b", "DEPENDS_ON", "a"), Relationship("b", "DEPENDS_ON", "k")]
+        + [Relationship("k", "HAS_MEMBER", f"h{i}") for i in range(3)],
+    )  # fmt: skip
+    engine = TopologyEngine(sqlite_store)
+    structure = build_structure(engine, sqlite_store, "svc")
+    exact = ExactModel(structure).probability()
+    assert exact == pytest.approx(brute_force(structure), abs=1e-12)
+    assert exact == pytest.approx(0.95 * 0.9 * (3 * 0.8**2 - 2 * 0.8**3), abs=1e-12)
+    for r in range(1, 4):
+        for failed in combinations(["a", "b", "h0", "h1", "h2"], r):
+            p = engine.propagate(list(failed))
+            down = "svc" in {engine.ids[v] for v in p.nodes[p.down].tolist()}
+            assert structure.is_up(set(failed)) == (not down), failed

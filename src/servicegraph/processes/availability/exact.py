@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from graphlib import CycleError, TopologicalSorter
 from itertools import combinations
 from typing import Any
 
@@ -68,14 +69,9 @@ class ExactModel:
 
     # -- building ---------------------------------------------------------------------------------
     def _build(self) -> dict[str, Any]:
-        s, bdd = self.structure, self.bdd
-        graph = nx.DiGraph()
-        graph.add_nodes_from(s.nodes)
-        graph.add_edges_from((n, d) for n in s.nodes for d in s.required[n] + s.redundant[n])
+        bdd = self.bdd
         up: dict[str, Any] = {}
-        condensed = nx.condensation(graph)
-        for step, scc in enumerate(reversed(list(nx.topological_sort(condensed)))):  # deps first
-            members = sorted(condensed.nodes[scc]["members"])
+        for step, members in enumerate(_components_in_order(self.structure)):  # deps first
             for n in members:  # greatest fixpoint: a cycle that nothing failed stays up
                 up[n] = bdd.var(self.names[n])
             for _ in range(len(members)):
@@ -183,6 +179,21 @@ class ExactModel:
         return sorted(mcs(self.f, max_order), key=lambda c: (len(c), sorted(c)))
 
 
+def _components_in_order(structure: Structure) -> list[list[str]]:
+    """The closure's strongly connected components, dependencies first. Most closures have no
+    cycle: the standard library's topological sort; networkx's condensation otherwise."""
+    deps = {n: structure.required[n] + structure.redundant[n] for n in structure.nodes}
+    try:
+        return [[n] for n in TopologicalSorter(deps).static_order()]
+    except CycleError:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(structure.nodes)
+        graph.add_edges_from((n, d) for n, ds in deps.items() for d in ds)
+        condensed = nx.condensation(graph)
+        return [sorted(condensed.nodes[c]["members"])
+                for c in reversed(list(nx.topological_sort(condensed)))]  # fmt: skip
+
+
 def _has_subset_in(cut: frozenset[str], known: set[frozenset[str]]) -> bool:
     """Whether a set in ``known`` is a subset of ``cut`` (cuts hold at most three members)."""
     if not known:
@@ -239,14 +250,7 @@ def monte_carlo(
     nodes = structure.nodes
     index = {n: i for i, n in enumerate(nodes)}
     p = np.array([structure.p[n] for n in nodes])
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
-    graph.add_edges_from(
-        (n, d) for n in nodes for d in structure.required[n] + structure.redundant[n]
-    )
-    condensed = nx.condensation(graph)
-    order = [sorted(condensed.nodes[s]["members"])
-             for s in reversed(list(nx.topological_sort(condensed)))]  # fmt: skip
+    order = _components_in_order(structure)
     up_total = 0
     chunk = 20_000
     for start in range(0, samples, chunk):
