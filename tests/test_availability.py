@@ -328,6 +328,9 @@ def test_achieved_availability_is_the_union_of_outages(sqlite_store: SqliteStore
     assert october["target"] == 0.999
     assert october["designed"] == pytest.approx(sg.availability("svc").availability)
     assert october["incidents"] == ["inc-1", "inc-2", "inc-4"]
+    fig = sg.achieved_figure("2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z", "svc")
+    assert [t.name for t in fig.data] == ["achieved", "target", "designed"]
+    assert list(fig.data[0].y) == [october["achieved"], november["achieved"]]
 
 
 def test_dependency_cycles_follow_the_engine(sqlite_store: SqliteStore) -> None:
@@ -353,3 +356,19 @@ def test_dependency_cycles_follow_the_engine(sqlite_store: SqliteStore) -> None:
             p = engine.propagate(list(failed))
             down = "svc" in {engine.ids[v] for v in p.nodes[p.down].tolist()}
             assert structure.is_up(set(failed)) == (not down), failed
+
+
+def test_large_closures_fall_back_to_monte_carlo_and_say_so(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servicegraph.processes.availability import exact
+
+    bridge(sqlite_store, 0.9)
+    truth = availability(TopologyEngine(sqlite_store), sqlite_store, "svc").availability
+    monkeypatch.setattr(exact, "MAX_EXACT_COMPONENTS", 3)  # as if the closure were huge
+    result = availability(TopologyEngine(sqlite_store), sqlite_store, "svc")
+    assert result.method == "monte_carlo" and result.ci95 is not None
+    low, high = result.ci95
+    assert low <= truth <= high and high - low < 0.01
+    data = result.to_dict()
+    assert data["method"] == "monte_carlo" and "too large" in data["note"]

@@ -8,14 +8,14 @@ Figures are plain ``plotly.graph_objects.Figure`` objects: a notebook shows them
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from servicegraph.processes.topology import DependencyMap
 
-__all__ = ["dependency_map_figure"]
+__all__ = ["achieved_figure", "dependency_map_figure"]
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -70,4 +70,20 @@ def dependency_map_figure(
         legend={"title": "class"},
         height=max(400, 120 * (len(layers) + 1)),
     )
+    return fig
+
+
+def achieved_figure(frame: Any, service: str) -> go.Figure:
+    """Achieved availability of ``service`` per month beside its SLA target and its designed
+    (computed) availability, from :meth:`ServiceGraph.achieved_availability`'s frame."""
+    import plotly.graph_objects as go
+
+    rows = frame[frame["service"] == service]
+    fig = go.Figure()
+    for column, dash in (("achieved", None), ("target", "dash"), ("designed", "dot")):
+        fig.add_trace(go.Scatter(x=rows["month"], y=rows[column], name=column,
+                                 mode="lines+markers", line={"dash": dash}))  # fmt: skip
+    fig.update_layout(title=f"{service}: achieved vs target vs designed availability",
+                      yaxis={"title": "availability", "tickformat": ".3%"},
+                      xaxis={"title": "month"}, plot_bgcolor="white")  # fmt: skip
     return fig

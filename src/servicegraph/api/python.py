@@ -114,6 +114,12 @@ class ServiceGraph:
 
         return achieved_availability(self.engine, self.store, start, end, services)
 
+    def achieved_figure(self, start: str, end: str, service: str) -> Any:
+        """The plotly figure of :meth:`achieved_availability` for one service."""
+        from servicegraph.api.figures import achieved_figure
+
+        return achieved_figure(self.achieved_availability(start, end, [service]), service)
+
     def reach(
         self,
         ci_ids: Collection[str],
