@@ -34,12 +34,12 @@ from servicegraph.graph.records import (
     RelKey,
     StoreDump,
     TokenRecord,
+    ci_page,
     decode_sort_cursor,
     dump_json,
     load_json,
     make_page,
     rel_cursor,
-    sort_cursor,
 )
 from servicegraph.graph.store import (
     GraphStore,
@@ -155,12 +155,7 @@ class Neo4jStore(GraphStore):
             routing_=neo4j.RoutingControl.READ,
         )
         items = [_ci(r, self.model) for r in records[:first]]
-        last = items[-1] if items else None
-        cursor = None
-        if last is not None:
-            key = {"id": last.id, "name": last.name, "class": last.cls}[sort]
-            cursor = sort_cursor(sort, descending, key, last.id)
-        return Page(items, cursor, len(records) > first)
+        return ci_page(items, len(records) > first, sort, descending)
 
     def count_cis(
         self,

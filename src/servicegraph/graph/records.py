@@ -26,6 +26,8 @@ __all__ = [
     "StoreDump",
     "TokenRecord",
     "WriteResult",
+    "ci_cursor",
+    "ci_page",
     "decode_cursor",
     "decode_sort_cursor",
     "dump_json",
@@ -275,6 +277,17 @@ def sort_cursor(sort: str, descending: bool, key: str, ident: str) -> str:
     if sort == "id" and not descending:
         return encode_cursor(ident)  # the plain id cursor, as before
     return encode_cursor(json.dumps([sort, descending, key, ident]))
+
+
+def ci_cursor(ci: CI, sort: str, descending: bool) -> str:
+    """The cursor that continues a listing of CIs in this ordering after ``ci``."""
+    key = {"id": ci.id, "name": ci.name, "class": ci.cls}[sort]
+    return sort_cursor(sort, descending, key, ci.id)
+
+
+def ci_page(items: list[CI], has_next: bool, sort: str, descending: bool) -> Page:
+    """A page of CIs whose end cursor continues the same ordering."""
+    return Page(items, ci_cursor(items[-1], sort, descending) if items else None, has_next)
 
 
 def decode_sort_cursor(cursor: str | None, sort: str, descending: bool) -> tuple[str, str] | None:

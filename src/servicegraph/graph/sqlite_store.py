@@ -37,12 +37,12 @@ from servicegraph.graph.records import (
     RelKey,
     StoreDump,
     TokenRecord,
+    ci_page,
     decode_sort_cursor,
     dump_json,
     load_json,
     make_page,
     rel_cursor,
-    sort_cursor,
 )
 from servicegraph.graph.store import (
     UNREADABLE,
@@ -309,12 +309,7 @@ class SqliteStore(GraphStore):
         )
         rows = self._read("find CIs", lambda db: db.execute(sql, [*params, first + 1]).fetchall())
         items = [_ci(r) for r in rows[:first]]
-        last = items[-1] if items else None
-        cursor = None
-        if last is not None:
-            key = {"id": last.id, "name": last.name, "class": last.cls}[sort]
-            cursor = sort_cursor(sort, descending, key, last.id)
-        return Page(items, cursor, len(rows) > first)
+        return ci_page(items, len(rows) > first, sort, descending)
 
     def count_cis(
         self,
@@ -416,18 +411,12 @@ class SqliteStore(GraphStore):
         f = where or JournalFilter(since=since, entity=entity)
         clauses: list[str] = ["seq > ?"]
         params: list[Any] = [f.since]
-        if f.until is not None:
-            clauses.append("seq <= ?")
-            params.append(f.until)
-        if f.since_at is not None:
-            clauses.append("at >= ?")
-            params.append(f.since_at)
-        if f.until_at is not None:
-            clauses.append("at < ?")
-            params.append(f.until_at)
-        if f.actor is not None:
-            clauses.append("actor = ?")
-            params.append(f.actor)
+        bounds = (("seq <=", f.until), ("at >=", f.since_at), ("at <", f.until_at),
+                  ("actor =", f.actor))  # fmt: skip
+        for test, value in bounds:
+            if value is not None:
+                clauses.append(f"{test} ?")
+                params.append(value)
         if f.ops is not None:
             clauses.append(f"op IN ({','.join('?' * len(f.ops))})")
             params.extend(f.ops)

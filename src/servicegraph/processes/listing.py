@@ -16,7 +16,7 @@ from typing import Any
 
 from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.graph.model import AttributeSpec, Model
-from servicegraph.graph.records import CI, Page, sort_cursor
+from servicegraph.graph.records import CI, Page, ci_cursor
 from servicegraph.graph.store import GraphStore
 
 __all__ = ["CIQuery", "check_relationship_types", "typed_filters"]
@@ -56,8 +56,7 @@ class CIQuery:
 
     def cursor(self, ci: CI) -> str:
         """The cursor that continues the listing after ``ci`` (each edge has its own)."""
-        key = {"id": ci.id, "name": ci.name, "class": ci.cls}[self.sort]
-        return sort_cursor(self.sort, self.descending, key, ci.id)
+        return ci_cursor(ci, self.sort, self.descending)
 
     def count(self, store: GraphStore) -> int:
         classes = self.classes(store.model)
