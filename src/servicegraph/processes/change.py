@@ -21,8 +21,8 @@ from servicegraph.processes.change_policy import ChangePolicy, load_policy
 from servicegraph.processes.change_schedule import (
     change_targets,
     forward_schedule,
-    records_of_class,
 )
+from servicegraph.processes.listing import records_of_class
 from servicegraph.processes.times import iso, parse
 
 if TYPE_CHECKING:

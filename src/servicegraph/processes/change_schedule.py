@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from servicegraph.errors import RuleViolation
 from servicegraph.graph.records import CI
 from servicegraph.graph.store import GraphStore
+from servicegraph.processes.listing import records_of_class
 from servicegraph.processes.times import iso, parse
 
 if TYPE_CHECKING:
     from servicegraph.graph.engine import TopologyEngine
 
-__all__ = ["ACTIVE", "change_targets", "forward_schedule", "records_of_class"]
+__all__ = ["ACTIVE", "change_targets", "forward_schedule"]
 
 ACTIVE = frozenset({"approved", "scheduled", "implementing"})
 
@@ -91,17 +92,6 @@ def forward_schedule(
         for c in changes
     ]  # fmt: skip
     return {"changes": rows, "collisions": collisions}
-
-
-def records_of_class(store: GraphStore, cls: str) -> list[CI]:
-    """Every record of exactly class ``cls``."""
-    out, after = [], None
-    while True:
-        page = store.find_cis([cls], first=1000, after=after)
-        out += page.items
-        if not page.has_next:
-            return out
-        after = page.end_cursor
 
 
 def change_targets(engine: TopologyEngine, change_id: str) -> list[str]:

@@ -19,7 +19,7 @@ from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Page, ci_cursor
 from servicegraph.graph.store import GraphStore
 
-__all__ = ["CIQuery", "check_relationship_types", "typed_filters"]
+__all__ = ["CIQuery", "check_relationship_types", "records_of_class", "typed_filters"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +123,14 @@ def check_relationship_types(model: Model, types: Collection[str] | None) -> Non
              for t in unknown],
             wrote=False,
         )  # fmt: skip
+
+
+def records_of_class(store: GraphStore, cls: str) -> list[CI]:
+    """Every record of exactly class ``cls``."""
+    out, after = [], None
+    while True:
+        page = store.find_cis([cls], first=1000, after=after)
+        out += page.items
+        if not page.has_next:
+            return out
+        after = page.end_cursor

@@ -14,7 +14,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from servicegraph.processes.availability.analysis import availability
-from servicegraph.processes.change_schedule import records_of_class
+from servicegraph.processes.listing import records_of_class
 from servicegraph.processes.times import parse
 
 if TYPE_CHECKING:

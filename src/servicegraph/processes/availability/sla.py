@@ -14,10 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from servicegraph.processes.availability.analysis import MINUTES_PER_YEAR, availability
+from servicegraph.processes.availability.analysis import (
+    MINUTES_PER_YEAR,
+    AvailabilityResult,
+    availability,
+)
 from servicegraph.processes.availability.exact import ExactModel, TooLarge
 from servicegraph.processes.availability.structure import build_structure
-from servicegraph.processes.change_schedule import records_of_class
+from servicegraph.processes.listing import records_of_class
 
 if TYPE_CHECKING:
     from servicegraph.graph.engine import TopologyEngine
@@ -41,10 +45,13 @@ def sla_risk(
     """One row per (SLA, covered service): availability vs target, gap, causes."""
     today = today or dt.datetime.now(dt.UTC).date()
     rows = []
+    analysed: dict[str, AvailabilityResult] = {}  # a service under several SLAs: analysed once
     for sla in records_of_class(store, "sla"):
         target = sla.attributes.get("availability_target")
         for _, service in sorted(engine.outgoing([sla.id], "COVERS")):
-            result = availability(engine, store, service)
+            if service not in analysed:
+                analysed[service] = availability(engine, store, service)
+            result = analysed[service]
             row: dict[str, Any] = {
                 "sla": sla.id,
                 "service": service,
