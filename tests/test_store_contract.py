@@ -322,3 +322,30 @@ def test_search_sort_and_count(store: GraphStore) -> None:
     assert store.count_cis(text="ledger") == 1 and store.count_cis(text="payments l") == 1
     store.delete(["vm-b2"])
     assert store.count_cis(text="pay") == 3
+
+
+def test_attribute_columns_read_paths_alike_on_both_stores(store: GraphStore) -> None:
+    snapshot = {"level": "minor", "services": [{"id": "s1", "ok": True}, {"id": "s2"}],
+                "targets": {"response_minutes": 30}, "flags": [True, False]}  # fmt: skip
+    store.upsert([
+        CI("inc-2", "incident", "two", {"state": "new", "major": True, "impact": snapshot,
+                                        "priority": 2, "on_hold_minutes": 1.5}),
+        CI("inc-1", "incident", "one", {"state": "closed", "major": False}),
+        CI("vm-1", "vm", "not an incident", {"os": "linux"}),
+    ])  # fmt: skip
+    got = store.attribute_columns(
+        "incident",
+        ["state", "major", "priority", "on_hold_minutes", "impact.targets.response_minutes",
+         "impact.services[].id", "impact.services[].ok", "impact.flags", "impact", "nothing"],
+    )  # fmt: skip
+    assert got.ids == ["inc-1", "inc-2"] and got.names == ["one", "two"]
+    c = got.columns
+    assert c["state"] == ["closed", "new"] and c["major"] == [False, True]
+    assert c["priority"] == [None, 2] and c["on_hold_minutes"] == [None, 1.5]
+    assert c["impact.targets.response_minutes"] == [None, 30]
+    assert c["impact.services[].id"] == [None, ["s1", "s2"]]
+    assert c["impact.services[].ok"] == [None, [True, None]]
+    assert c["impact.flags"] == [None, [True, False]] and c["impact"] == [None, snapshot]
+    assert c["nothing"] == [None, None]
+    with pytest.raises(ValidationFailed):
+        store.attribute_columns("incident", ["state'); DROP TABLE cis; --"])

@@ -30,7 +30,14 @@ import numpy as np
 import pandas as pd
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
-from servicegraph.graph.kernels import Csr, Reached, Scratch, propagate_csr
+from servicegraph.graph.kernels import (
+    Csr,
+    Reached,
+    Scratch,
+    closure_csr,
+    down_set_csr,
+    propagate_csr,
+)
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import JournalEntry, RelKey
 from servicegraph.graph.store import UNREADABLE, GraphStore, TopologyNode
@@ -186,6 +193,7 @@ class TopologyEngine:
         self._overlay: dict[tuple[int, int, int], None] = {}
         self._overlay_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._overlay_csr: Csr | None = None
+        self._forward_cache: tuple[np.ndarray, object, Csr, Csr] | None = None
         self._recount_redundant()
 
     def _recount_redundant(self) -> None:
@@ -407,13 +415,62 @@ class TopologyEngine:
             n = self.n
             base = (self.impact_reverse.ptr, self.impact_reverse.nbr, self.impact_kind,
                     self.impact_alive)  # fmt: skip
-            if self._scratch is None or self._scratch.level.size != n:
-                self._scratch = Scratch.of(self.alive[:n])
             reached = propagate_csr(
                 base, self._overlay_impact(), self.alive[:n], self.nred[:n], self.min_up[:n],
-                seeds, limit, self._scratch,
+                seeds, limit, self._scratch_arrays(),
             )  # fmt: skip
             return Propagation.of(seeds, reached, self)
+
+    def down_set(self, node: int, cap: int = 1 << 62) -> tuple[np.ndarray, bool]:
+        """The node indices the failure of node ``node`` takes DOWN (itself first, then level by
+        level); with ``cap`` the walk stops at about that size and says so (the set is then at
+        least that large). Used to bound candidates in root-cause ranking."""
+        with self._lock:
+            self.refresh()
+            return down_set_csr(
+                (self.impact_reverse.ptr, self.impact_reverse.nbr, self.impact_kind,
+                 self.impact_alive), self._overlay_impact(), self.alive[: self.n],
+                self.nred[: self.n], self.min_up[: self.n], node, cap, self._scratch_arrays(),
+            )  # fmt: skip
+
+    def dependency_closures(
+        self, nodes: Collection[int]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """For each node: what it depends on over ``required``/``redundant`` relationships,
+        breadth first — node indices (itself first), hop counts, and the node each was reached
+        from (so the chain from any of them back to the start is a walk over the third array).
+        The failure of exactly these nodes can impact the start node."""
+        with self._lock:
+            self.refresh()
+            base, over = self._forward_impact()
+            alive, scratch = self.alive[: self.n], self._scratch_arrays()
+            return [closure_csr(base, over, alive, int(v), scratch) for v in nodes]
+
+    def _forward_impact(self) -> tuple[Csr, Csr]:
+        """The forward CSR (dependent → dependency) with impact kinds, and the overlay's edges
+        the same way; cached until the CSR is rebuilt or the overlay changes."""
+        arrays = self._overlay_edges()
+        cached = self._forward_cache
+        if cached is None or cached[0] is not self.f_ptr or cached[1] is not arrays:
+            o_src, o_dst, o_typ = arrays
+            order = np.argsort(o_src, kind="stable")
+            ptr = np.zeros(len(self.cls) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(o_src, minlength=len(self.cls)), out=ptr[1:])
+            over = (ptr, o_dst[order], self.type_kind[o_typ[order]], np.ones(order.size, bool))
+            base = (self.f_ptr, self.f_dst, self.type_kind[self.f_type], self.edge_alive)
+            cached = self._forward_cache = (self.f_ptr, arrays, base, over)
+        return cached[2], cached[3]
+
+    def _scratch_arrays(self) -> Scratch:
+        if self._scratch is None or self._scratch.level.size != self.n:
+            self._scratch = Scratch.of(self.alive[: self.n])
+        return self._scratch
+
+    def index_of(self, ids: Collection[str]) -> np.ndarray:
+        """Node indices of CI ids (an unknown id is refused naming it)."""
+        with self._lock:
+            self.refresh()
+            return self._seed_indices(ids)
 
     def _seed_indices(self, ids: Collection[str]) -> np.ndarray:
         unknown = [i for i in ids if i not in self.index]

@@ -22,9 +22,19 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 from numba import njit
 
-__all__ = ["Csr", "Reached", "Scratch", "compiled", "propagate_csr", "warm_up"]
+__all__ = [
+    "Csr",
+    "Reached",
+    "Scratch",
+    "closure_csr",
+    "compiled",
+    "down_set_csr",
+    "propagate_csr",
+    "warm_up",
+]
 
 REQUIRED, REDUNDANT = 0, 1
+_NO_CAP = 2**62
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -88,11 +98,12 @@ def _start(seeds: np.ndarray, mark: np.ndarray, queue: np.ndarray) -> int:
 
 @compiled
 def _down_walk(base: Csr, over: Csr, nred: np.ndarray, min_up: np.ndarray, seeds: np.ndarray,
-               limit: int, s: Scratch) -> tuple[int, int]:  # fmt: skip
-    """DOWN levels; returns (nodes in the down queue, nodes in ``touched``)."""
+               limit: int, s: Scratch, cap: int) -> tuple[int, int]:  # fmt: skip
+    """DOWN levels; returns (nodes in the down queue, nodes in ``touched``). Stops after the level
+    at which the queue holds ``cap`` nodes or more (the DOWN set is then at least that large)."""
     tail = _start(seeds, s.level, s.down_queue)
     head, level, touched = 0, 0, 0
-    while head < tail and level < limit:
+    while head < tail and level < limit and tail < cap:
         end = tail
         while head < end:
             u = s.down_queue[head]
@@ -211,12 +222,50 @@ def propagate_csr(
     added since (``kind`` per edge: 0 required, 1 redundant, others skipped; ``edge alive`` per
     edge). ``seeds`` must be distinct; ``scratch`` (made by :meth:`Scratch.of` from the same
     ``alive``) is left as it was found."""
-    down_tail, touched = _down_walk(base, over, nred, min_up, seeds, limit, scratch)
+    down_tail, touched = _down_walk(base, over, nred, min_up, seeds, limit, scratch, _NO_CAP)
     reach_tail = _reach_walk(base, over, seeds, limit, scratch)
     try:
         return Reached(*_collect(scratch, seeds.size, reach_tail))
     finally:
         _reset(scratch, alive, down_tail, reach_tail, touched)
+
+
+def down_set_csr(
+    base: Csr,
+    over: Csr,
+    alive: np.ndarray,
+    nred: np.ndarray,
+    min_up: np.ndarray,
+    seed: int,
+    cap: int,
+    scratch: Scratch,
+) -> tuple[np.ndarray, bool]:
+    """The DOWN set of one failing node (itself first, then by level) — only the DOWN walk of
+    :func:`propagate_csr`. With ``cap`` the walk stops once the set reaches that size; the second
+    value then says the set is *at least* as large as what is returned."""
+    seeds = np.array([seed], dtype=np.int32)
+    tail, touched = _down_walk(base, over, nred, min_up, seeds, 1 << 30, scratch, cap)
+    try:
+        return scratch.down_queue[:tail].copy(), tail >= cap
+    finally:
+        _reset(scratch, alive, tail, 0, touched)
+
+
+def closure_csr(
+    base: Csr, over: Csr, alive: np.ndarray, seed: int, scratch: Scratch
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Breadth first from ``seed`` over the impact edges of two CSRs (given forward: what the
+    seed depends on): the nodes (seed first), their hop counts and the node each was reached
+    from (-1 for the seed)."""
+    seeds = np.array([seed], dtype=np.int32)
+    tail = _reach_walk(base, over, seeds, 1 << 30, scratch)
+    try:
+        nodes = scratch.reach_queue[:tail].copy()
+        parent = scratch.parent[nodes]
+        parent[0] = -1
+        return nodes, scratch.hops[nodes].copy(), parent
+    finally:
+        _reset(scratch, alive, 0, tail, 0)
 
 
 def warm_up() -> None:

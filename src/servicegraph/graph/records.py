@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -244,6 +245,56 @@ class WriteResult:
     unchanged: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
+
+
+_PATH_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class AttributePath:
+    """A path into a record's attributes: ``a``, ``a.b.c`` or ``a.b[].c`` (the ``c`` of every item
+    of the list ``a.b``). Parts are identifiers, so a path is safe to put in a store's query."""
+
+    head: tuple[str, ...]
+    item: tuple[str, ...] | None  # after ``[]``: the path inside each list item
+
+    @classmethod
+    def parse(cls, text: str) -> AttributePath:
+        head_text, sep, item_text = text.partition("[].")
+        head = tuple(head_text.split("."))
+        item = tuple(item_text.split(".")) if sep else None
+        if not all(_PATH_PART.fullmatch(p) for p in head + (item or ())):
+            raise ValidationFailed(
+                [Problem("path", text, "attribute names joined by '.', with '[].' after a list")],
+                wrote=False,
+            )
+        return cls(head, item)
+
+    def read(self, attributes: dict[str, Any]) -> Any:
+        """The value at this path (None where it is missing; a list for an item path)."""
+        value = _walk(attributes, self.head)
+        if self.item is None:
+            return value
+        if not isinstance(value, list):
+            return None
+        return [_walk(v, self.item) for v in value]
+
+
+def _walk(value: Any, parts: tuple[str, ...]) -> Any:
+    for part in parts:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+@dataclass(frozen=True)
+class AttributeColumns:
+    """Records of one class as columns: ids, names and one list of values per attribute path."""
+
+    ids: list[str]
+    names: list[str]
+    columns: dict[str, list[Any]]
 
 
 @dataclass(frozen=True)

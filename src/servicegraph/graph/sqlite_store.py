@@ -14,11 +14,13 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from servicegraph.errors import (
     Problem,
@@ -30,6 +32,8 @@ from servicegraph.errors import (
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
     CI,
+    AttributeColumns,
+    AttributePath,
     JournalEntry,
     JournalFilter,
     Page,
@@ -357,6 +361,40 @@ class SqliteStore(GraphStore):
 
     def relationships_of(self, ids: Collection[str]) -> list[Relationship]:
         return self._read("read relationships", lambda db: _touching(db, ids))
+
+    def attribute_columns(self, cls: str, paths: Sequence[str]) -> AttributeColumns:
+        """One query; SQLite's JSON functions pick the paths out, so no row's whole attributes
+        are parsed in Python (an incident's impact snapshot is most of it)."""
+        parsed = [AttributePath.parse(p) for p in paths]  # identifiers only: safe in SQL text
+        plain = [(t, p) for t, p in zip(paths, parsed, strict=True) if p.item is None]
+        listed = [(t, p) for t, p in zip(paths, parsed, strict=True) if p.item is not None]
+        selects = []
+        if plain:  # one json_extract of every path: a JSON array per row, parsed once
+            spots = ["'$." + ".".join(p.head) + "'" for _, p in plain]
+            selects.append(f"json_extract(a, {', '.join(spots * (2 if len(spots) == 1 else 1))})")
+        for _, path in listed:
+            head, item = "$." + ".".join(path.head), "$." + ".".join(path.item or ())
+            selects.append(
+                f"CASE json_type(a, '{head}') WHEN 'array' THEN (SELECT "
+                f"json_group_array(json(j.value -> '{item}')) FROM json_each(a, '{head}') j) END"
+            )
+        sql = (
+            f"SELECT id, name{''.join(', ' + x for x in selects)} FROM (SELECT id, name, "
+            "iif(json_valid(attributes), attributes, '{}') AS a FROM cis WHERE class = ?) "
+            "ORDER BY id"
+        )
+        rows = self._read("read attribute columns", lambda db: db.execute(sql, [cls]).fetchall())
+        ids = [r[0] for r in rows]
+        names = [r[1] for r in rows]
+        columns: dict[str, list[Any]] = {}
+        if plain:
+            values = [orjson.loads(r[2]) for r in rows]
+            for n, (text, _) in enumerate(plain):
+                columns[text] = [v[n] for v in values]
+        for n, (text, _) in enumerate(listed, 3 if plain else 2):
+            columns[text] = [None if r[n] is None else orjson.loads(r[n]) for r in rows]
+        columns = {t: columns[t] for t in paths}
+        return AttributeColumns(ids, names, columns)
 
     def iter_cis(self, chunk: int = 10_000) -> Iterator[CI]:
         last = ""
