@@ -200,7 +200,7 @@ def test_assessment_lists_open_records_other_changes_and_history(changes: Change
                 "inc-1",
                 "incident",
                 "slow checkout",
-                {"state": "open", "opened_at": "2026-11-30T10:00:00Z"},
+                {"state": "new", "opened_at": "2026-11-30T10:00:00Z"},
             ),
             CI(
                 "inc-2", "incident", "old", {"state": "closed", "opened_at": "2026-11-01T10:00:00Z"}

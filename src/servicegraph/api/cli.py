@@ -33,6 +33,7 @@ from servicegraph.api.cli_common import (
     out,
     safe,
 )
+from servicegraph.api.cli_incidents import incident_app, problem_app, rca, report_app
 from servicegraph.api.cli_output import check_format, emit
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
@@ -607,6 +608,10 @@ app.add_typer(release_app, name="release")
 app.add_typer(token_app, name="token")
 app.add_typer(sla_app, name="sla")
 app.add_typer(supplier_app, name="supplier")
+app.add_typer(incident_app, name="incident")
+app.add_typer(problem_app, name="problem")
+app.add_typer(report_app, name="report")
+app.command("rca")(rca)
 register_admin_commands(app)
 
 

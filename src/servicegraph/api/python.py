@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # numpy, pandas, networkx and numba load when an analysis nee
     from servicegraph.processes.availability import AvailabilityResult
     from servicegraph.processes.change import ChangeManager
     from servicegraph.processes.impact import ImpactResult
+    from servicegraph.processes.incident.lifecycle import IncidentManager
+    from servicegraph.processes.incident.problem import ProblemManager
+    from servicegraph.processes.incident.rca import RootCauseResult
     from servicegraph.processes.release import ReleaseManager
     from servicegraph.processes.topology import DependencyMap, MapDirection
 
@@ -44,6 +47,7 @@ class ServiceGraph:
         self.store = store
         self._engine: TopologyEngine | None = None
         self._changes: ChangeManager | None = None
+        self._incidents: IncidentManager | None = None
 
     @property
     def engine(self) -> TopologyEngine:
@@ -70,6 +74,82 @@ class ServiceGraph:
         from servicegraph.processes.release import ReleaseManager
 
         return ReleaseManager(self.store, self.engine)
+
+    @property
+    def incidents(self) -> IncidentManager:
+        """Incident management: record (prioritised from the graph), lifecycle, bulk intake,
+        SLA breaches, major incidents, suggestions, change-induced incidents."""
+        if self._incidents is None:
+            from servicegraph.processes.incident.lifecycle import IncidentManager
+
+            self._incidents = IncidentManager(self.store, self.engine)
+        return self._incidents
+
+    @property
+    def problems(self) -> ProblemManager:
+        """Problem management: problems, root causes, known errors, RFCs, effectiveness."""
+        from servicegraph.processes.incident.problem import ProblemManager
+
+        return ProblemManager(self.store, self.engine)
+
+    def root_causes(
+        self,
+        incidents: Collection[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int = 10,
+    ) -> RootCauseResult:
+        """Which CI's failure best explains these incidents (or those opened in [start, end)
+        and not closed; default the last 24 h): candidates best first with every factor of
+        their score, paths and silent CIs, and the incidents grouped by best explanation."""
+        from servicegraph.processes.incident.rca import root_causes
+
+        return root_causes(self.engine, self.store, self.incidents.rules, incidents, start, end,
+                           limit)  # fmt: skip
+
+    def incident_frame(self, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+        """One row per incident: priority, times, hours to resolve, CIs and their class, services
+        hit, SLA breach (computed now), linked problem, change-induced."""
+        from servicegraph.processes.incident.trends import incident_frame
+
+        return incident_frame(self.engine, self.store, self.incidents.rules, start, end)
+
+    def incident_trends(
+        self,
+        by: str = "service",
+        freq: str = "W",
+        start: str | None = None,
+        end: str | None = None,
+    ) -> pd.DataFrame:
+        """Incidents per period (pandas ``freq``: D, W, M …) and ``by`` (service, class,
+        priority, ci, state, impact_level): period, key, incidents."""
+        from servicegraph.processes.incident.trends import incident_trends
+
+        return incident_trends(self.incident_frame(start, end), by, freq)
+
+    def service_reliability(self, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+        """Per service: incidents, MTTR and MTBF (hours)."""
+        from servicegraph.processes.incident.trends import service_reliability
+
+        return service_reliability(self.incident_frame(start, end))
+
+    def recurring_cis(
+        self, minimum: int | None = None, start: str | None = None, end: str | None = None
+    ) -> pd.DataFrame:
+        """CIs with at least ``minimum`` incidents (default: the policy's), most first."""
+        from servicegraph.processes.incident.trends import recurring_cis
+
+        least = minimum if minimum is not None else self.incidents.rules.recurring_min_incidents
+        return recurring_cis(self.incident_frame(start, end), least)
+
+    def incident_figures(
+        self, start: str | None = None, end: str | None = None, top: int = 8
+    ) -> dict[str, Any]:
+        """The analyst's plotly figures: incidents per week by service (stacked), heat map
+        service × week, Pareto of root-cause classes, MTTR trend."""
+        from servicegraph.api.incident_figures import incident_figures
+
+        return incident_figures(self.incident_frame(start, end), top)
 
     def impact(self, ci_ids: Collection[str], max_depth: int | None = None) -> ImpactResult:
         from servicegraph.processes.impact import analyse_impact

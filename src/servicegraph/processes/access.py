@@ -4,7 +4,8 @@ Tokens are random (256 bits) and only their SHA-256 is stored, in the store itse
 on every request: a token revoked through one replica is refused by every replica at once. A token
 may expire (``expires_in``); its last use is recorded at most once a minute per process. Roles:
 ``viewer`` reads; ``cmdb_editor`` also changes CIs and relationships; ``change_manager`` also
-manages changes and releases; ``admin`` may do everything.
+manages changes and releases; ``service_desk`` records and works incidents; ``problem_manager``
+also manages problems and known errors; ``admin`` may do everything.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ __all__ = [
     "token_hash",
 ]
 
-ROLES = ("viewer", "cmdb_editor", "change_manager", "admin")
+ROLES = ("viewer", "cmdb_editor", "change_manager", "service_desk", "problem_manager", "admin")
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset(ROLES),
     "write_cmdb": frozenset({"cmdb_editor", "admin"}),
-    "request_changes": frozenset({"cmdb_editor", "change_manager", "admin"}),
+    "request_changes": frozenset({"cmdb_editor", "change_manager", "problem_manager", "admin"}),
     "manage_changes": frozenset({"change_manager", "admin"}),
+    "work_incidents": frozenset({"service_desk", "problem_manager", "admin"}),
+    "manage_problems": frozenset({"problem_manager", "admin"}),
     "admin": frozenset({"admin"}),
 }
 _BEARER = re.compile(r"\s*bearer\s+(\S+)\s*", re.IGNORECASE)  # RFC 7235: the scheme is caseless

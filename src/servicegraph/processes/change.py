@@ -101,9 +101,11 @@ class ChangeManager:
         change_type: str,
         targets: Collection[str],
         actor: Actor,
+        links: Collection[Relationship] = (),
         **fields: Any,
     ) -> CI:
-        """Record a new RFC in state ``draft`` targeting ``targets`` (one transaction)."""
+        """Record a new RFC in state ``draft`` targeting ``targets`` (one transaction, with
+        ``links``: further relationships of the RFC, e.g. ``RAISED_FROM`` a problem)."""
         require(actor, "request_changes")
         if change_type not in self.rules.change_types:
             known = ", ".join(self.rules.change_types)
@@ -122,6 +124,8 @@ class ChangeManager:
         batch.add_ci(CI(change_id, "change", name, attributes, version=0), "change")
         for t in targets:
             batch.add_relationship(Relationship(change_id, "TARGETS", t), f"targets[{t}]")
+        for link in links:
+            batch.add_relationship(link, f"links[{link.type}]")
         self.store.write(batch, actor.user)
         return self.get(change_id)
 

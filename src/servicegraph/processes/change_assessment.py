@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Assessor"]
 
-OPEN_RECORD_STATES = frozenset({"open", "in_progress", "known_error"})
+OPEN_RECORD_STATES = frozenset({"open", "new", "in_progress", "on_hold", "known_error"})
 INCIDENT_AFTER_CHANGE = dt.timedelta(days=7)
 
 

@@ -3,15 +3,12 @@ file named by ``SERVICEGRAPH_CHANGE_POLICY`` whose top-level keys replace the sh
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from servicegraph.errors import ModelError
+from servicegraph.processes.policy_files import read_policy
 
 __all__ = ["ChangePolicy", "load_policy"]
 
@@ -37,17 +34,8 @@ class ChangePolicy:
 
 
 def load_policy(path: str | Path | None = None) -> ChangePolicy:
-    text = resources.files("servicegraph.processes").joinpath("change_policy.yaml").read_text()
-    raw: dict[str, Any] = yaml.safe_load(text)
-    path = path or os.environ.get("SERVICEGRAPH_CHANGE_POLICY")
-    if path:
-        try:
-            extra = yaml.safe_load(Path(path).read_text("utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ModelError([f"cannot read the change policy: {exc}"], str(path)) from exc
-        if not isinstance(extra, dict):
-            raise ModelError(["expected a mapping of policy keys"], str(path))
-        raw.update(extra)
+    raw, where = read_policy("servicegraph.processes", "change_policy.yaml",
+                             "SERVICEGRAPH_CHANGE_POLICY", "change policy", path)  # fmt: skip
     problems = []
     for name, body in (raw.get("change_types") or {}).items():
         if not isinstance(body, dict) or not set(body) <= _TYPE_KEYS:
@@ -56,7 +44,7 @@ def load_policy(path: str | Path | None = None) -> ChangePolicy:
         if key not in (raw.get("change_types") or {}):
             problems.append(f"change_types must define {key!r}")
     if problems:
-        raise ModelError(problems, str(path or "change policy"))
+        raise ModelError(problems, where)
     return ChangePolicy(
         controlled_classes=tuple(raw.get("controlled_classes") or ["ci"]),
         major_impact=dict(raw.get("major_impact") or {}),

@@ -279,7 +279,13 @@ def _services(e: _Estate, apps: list[str], dns: str) -> None:
         )
         for ts in technical[i : i + 3]:
             e.rel(bs, "COMPOSED_OF", ts)
-        sla = e.ci("sla", f"SLA {bs}", availability_target=0.995, response_minutes=30)
+        sla = e.ci(
+            "sla",
+            f"SLA {bs}",
+            availability_target=0.995,
+            response_minutes=30,
+            resolution_minutes=480,
+        )
         e.rel(sla, "COVERS", bs)
         for customer in rng.sample(customers, k=min(len(customers), rng.randint(1, 3))):
             e.rel(sla, "AGREED_WITH", customer)

@@ -2,8 +2,9 @@
 
 After the estate (:mod:`.demo`) is loaded, RFCs are raised and walked through the change process
 (so their assessments, risk factors and schedule collisions are the real thing), a release is
-created and baselined, incidents affect CIs over the last weeks, a problem is recorded with its
-known error and workaround, and blackout windows cover business services. Every README example
+created and baselined, a year of incident history is recorded by the incident process with its
+problems and known errors (:mod:`.incident.demo_history`), and blackout windows cover business
+services. Every README example
 and notebook then shows real output on a fresh demo. Times are relative to ``now``.
 """
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from servicegraph.graph.records import CI, Batch, Relationship
 from servicegraph.processes.access import Actor
+from servicegraph.processes.incident.demo_history import seed_incident_history
 from servicegraph.processes.times import iso
 
 if TYPE_CHECKING:
@@ -43,9 +45,10 @@ def seed_process_records(
         return counts
     counts["blackouts"] = _blackouts(sg, services, now)
     counts["contracts"] = _contracts(sg, now)
-    counts["problems"], flapping = _problem(sg, vms, now)
-    counts["incidents"] = _incidents(sg, rng, vms + hosts, flapping, now)
     counts["changes"] = _changes(sg, hosts, vms, now)
+    history = seed_incident_history(sg, rng, now)
+    counts["changes"] += 1  # the bad change the history tells of
+    counts["incidents"], counts["problems"] = history["incidents"], history["problems"]
     counts["releases"] = _release(sg)
     return counts
 
@@ -126,42 +129,6 @@ def _release(sg: ServiceGraph) -> int:
               resolves=["prb-0001"], acceptance_criteria="all services up within 30 minutes")  # fmt: skip
     rm.take_baseline("rel-0001", CAB)
     return 1
-
-
-def _problem(sg: ServiceGraph, vms: list[str], now: dt.datetime) -> tuple[int, str]:
-    flapping = vms[2 % len(vms)]
-    batch = Batch()
-    batch.add_ci(CI("prb-0001", "problem", f"{flapping} loses its storage path under load",
-                    {"state": "known_error", "opened_at": iso(now - dt.timedelta(days=20))}))  # fmt: skip
-    batch.add_ci(CI("ke-0001", "known_error", "Multipath failover stalls on the old driver",
-                    {"state": "open", "workaround": "restart multipathd on the VM"}))  # fmt: skip
-    batch.add_relationship(Relationship("prb-0001", "AFFECTS", flapping))
-    batch.add_relationship(Relationship("ke-0001", "AFFECTS", flapping))
-    sg.store.write(batch, "problem.manager")
-    return 1, flapping
-
-
-def _incidents(
-    sg: ServiceGraph, rng: random.Random, cis: list[str], flapping: str, now: dt.datetime
-) -> int:
-    batch = Batch()
-    n = 0
-    for day in range(30, 0, -1):
-        for _ in range(rng.choice([0, 0, 1, 1, 2])):
-            n += 1
-            target = flapping if rng.random() < 0.25 else rng.choice(cis)
-            opened = now - dt.timedelta(days=day, hours=rng.randint(0, 20))
-            state = rng.choice(["closed", "closed", "resolved"]) if day > 3 else rng.choice(
-                ["open", "in_progress", "resolved"])  # fmt: skip
-            attrs: dict[str, Any] = {"state": state, "priority": rng.choice([2, 3, 3, 4, 4, 5]),
-                                     "opened_at": iso(opened)}  # fmt: skip
-            if state in ("resolved", "closed"):
-                attrs["resolved_at"] = iso(opened + dt.timedelta(hours=rng.randint(1, 30)))
-            ident = f"inc-{n:05d}"
-            batch.add_ci(CI(ident, "incident", f"{target} not responding", attrs))
-            batch.add_relationship(Relationship(ident, "AFFECTS", target))
-    sg.store.write(batch, "service.desk")
-    return n
 
 
 def _contracts(sg: ServiceGraph, now: dt.datetime) -> int:

@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 from servicegraph.api.graphql.availability import AvailabilityQuery
 from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
 from servicegraph.api.graphql.fast_lists import FastListExecutor
+from servicegraph.api.graphql.incidents import IncidentMutation, IncidentQuery
 from servicegraph.api.graphql.types import (
     SCALARS,
     CIConnection,
@@ -378,12 +379,12 @@ class MaskUnexpected(MaskErrors):
 
 
 @strawberry.type
-class Query(CMDBQuery, ChangeQuery, AvailabilityQuery):
-    """The root query: the CMDB, change and release, availability."""
+class Query(CMDBQuery, ChangeQuery, AvailabilityQuery, IncidentQuery):
+    """The root query: the CMDB, change and release, availability, incidents and problems."""
 
 
 @strawberry.type
-class Mutation(CMDBMutation, ChangeMutation):
+class Mutation(CMDBMutation, ChangeMutation, IncidentMutation):
     """The root mutation."""
 
 
