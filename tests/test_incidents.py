@@ -245,3 +245,23 @@ def test_the_incident_policy_is_data_and_a_bad_one_is_refused(tmp_path: Path) ->
         load_incident_policy(custom)
     text = str(bad.value)
     assert "catastrophic" in text and "phase_of_moon" in text
+
+
+def test_root_causes_on_both_stores(sg: ServiceGraph) -> None:
+    # a CI whose failure takes two to four others down, all of which alarm after it
+    candidates = sg.store.find_cis(["database", "application"], first=200).items
+    source, down = next(
+        (c.id, hit)
+        for c in candidates
+        if 2 <= len(hit := [r["id"] for r in sg.impact([c.id]).impacted() if r["status"] == "DOWN"]) <= 4
+    )  # fmt: skip
+    alarms = [source, *down]
+    sg.incidents.import_incidents(
+        [{"id": f"a{n}", "summary": "down", "affects": [ci], "opened_at": at(n / 60)}
+         for n, ci in enumerate(alarms)], DESK, now=NOW)  # fmt: skip
+    result = sg.root_causes([f"a{n}" for n in range(len(alarms))])
+    assert result.candidates[0]["id"] == source
+    names = [f"a{n}" for n in range(len(alarms))]
+    assert result.candidates[0]["explains"] == names
+    assert result.candidates[0]["silent_count"] == 0
+    assert [g["incidents"] for g in result.groups] == [names]

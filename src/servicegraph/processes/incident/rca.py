@@ -215,6 +215,15 @@ class _Ranker:
         candidates = list(inputs.reach)
         self.changes = _recent_changes(engine, store, candidates)
         self.known_errors = _open_known_errors(engine, store, candidates)
+        p = self.points
+        first = max(0.0, p["points_alarms_first"])
+        self.max_bonus = {  # the most the factors beside explained/silent can add, per candidate
+            c: (first if c in inputs.alarmed else 0.0)
+            + max(0.0, p["points_per_recent_change"]) * len(self.changes.get(c, ()))
+            + max(0.0, p["points_per_open_known_error"]) * len(self.known_errors.get(c, ()))
+            for c in candidates
+        }
+        self._positions: dict[int, dict[int, int]] = {}  # closure node -> {member: position}
 
     # -- scoring ----------------------------------------------------------------------------
     def _explained(self, cand: int, incidents: set[str]) -> dict[str, int]:
@@ -270,16 +279,14 @@ class _Ranker:
         bounds = []
         for cand in self.inputs.reach:
             explained = self._explained(cand, incidents)
-            if not explained:
-                continue
-            bonus, recent = self._bonus(cand, explained)
-            upper = len(explained) * per_explained + sum(max(0.0, f[2]) for f in bonus)
-            bounds.append((-upper, cand, explained, bonus, recent))
+            if explained:  # the bound: every incident DOWN, no silent CI, every bonus
+                upper = len(explained) * per_explained + self.max_bonus[cand]
+                bounds.append((-upper, cand, explained))
         heapq.heapify(bounds)
         best: list[dict[str, Any]] = []  # every candidate that reached the answer so far
         top: list[float] = []  # a min-heap of the best ``limit`` scores
         while bounds:
-            neg_upper, cand, explained, bonus, recent = heapq.heappop(bounds)
+            neg_upper, cand, explained = heapq.heappop(bounds)
             threshold = top[0] if len(top) >= limit else -float("inf")
             if -neg_upper < threshold:
                 break  # no candidate left can reach the answer
@@ -289,6 +296,7 @@ class _Ranker:
             down, capped = self._down_set(cand, cap)
             if capped:
                 continue  # its silent CIs alone put it below the answer
+            bonus, recent = self._bonus(cand, explained)
             scored = self._score(cand, explained, bonus, down)
             if scored["score"] >= threshold:
                 scored["recent_changes"] = [
@@ -312,9 +320,9 @@ class _Ranker:
         down: np.ndarray,
     ) -> dict[str, Any]:
         p = self.points
-        down_mask_hit = set(down.tolist())
+        alarmed_down = set(down[self.alarmed_mask[down]].tolist())  # few: the alarms it predicts
         fully = sorted(i for i in explained
-                       if any(n in down_mask_hit for n in self.inputs.affects[i]))  # fmt: skip
+                       if any(n in alarmed_down for n in self.inputs.affects[i]))  # fmt: skip
         partly = sorted(set(explained) - set(fully))
         silent = down[~self.alarmed_mask[down]]
         factors = [
@@ -373,8 +381,10 @@ class _Ranker:
     def _path(self, cand: int, node: int) -> list[str]:
         """[candidate … affected CI], from the affected CI's breadth-first closure."""
         members, _, parent = self.inputs.closures[node]
-        at = int(np.flatnonzero(members == cand)[0])
-        position = {int(v): k for k, v in enumerate(members.tolist())}
+        position = self._positions.get(node)
+        if position is None:
+            position = self._positions[node] = {v: k for k, v in enumerate(members.tolist())}
+        at = position[cand]
         chain = [cand]
         while at != 0:
             v = int(parent[at])
