@@ -80,7 +80,7 @@ def suspect_changes(
     """Changes implemented within ``window_hours`` before the incident whose blast radius (their
     targets and what their failure impacts) contains one of ``ci_ids``, latest first, each with
     the path from its target to the incident's CI."""
-    from servicegraph.processes.change_schedule import change_targets
+    from servicegraph.processes.change.schedule import change_targets
 
     opened = time_of(incident.attributes.get("opened_at"))
     if opened is None or not ci_ids:
@@ -128,7 +128,7 @@ def incidents_after_change(
 ) -> dict[str, Any]:
     """Incidents opened within ``window_hours`` after the change was implemented on CIs in its
     blast radius (its targets included), each with the path."""
-    from servicegraph.processes.change_schedule import change_targets
+    from servicegraph.processes.change.schedule import change_targets
 
     change = store.get_ci(change_id)
     when = time_of(change.attributes.get("implemented_at")) if change else None

@@ -131,7 +131,7 @@ def _change_induced(
 ) -> np.ndarray:
     """Per row: a change implemented within the window before it had one of its CIs in its
     blast radius (its targets or what their failure impacts)."""
-    from servicegraph.processes.change_schedule import change_targets
+    from servicegraph.processes.change.schedule import change_targets
 
     flags = np.zeros(len(frame), dtype=bool)
     changes = implemented_changes(store)

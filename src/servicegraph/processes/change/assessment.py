@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from servicegraph.graph.store import GraphStore
-from servicegraph.processes.change_policy import ChangePolicy
+from servicegraph.processes.change.policy import ChangePolicy
 from servicegraph.processes.impact import analyse_impact
 from servicegraph.processes.times import iso, parse
 

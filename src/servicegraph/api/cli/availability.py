@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from servicegraph.api.cli_common import DbOption, ModelOption, err, open_graph, safe
-from servicegraph.api.cli_output import check_format, emit
+from servicegraph.api.cli.common import DbOption, ModelOption, err, open_graph, safe
+from servicegraph.api.cli.output import check_format, emit
 
 __all__ = ["sla_app", "supplier_app"]
 

@@ -1,4 +1,4 @@
-"""The change policy as data: loaded from ``change_policy.yaml`` (shipped) and optionally a user's
+"""The change policy as data: loaded from ``policy.yaml`` (shipped) and optionally a user's
 file named by ``SERVICEGRAPH_CHANGE_POLICY`` whose top-level keys replace the shipped ones."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class ChangePolicy:
 
 
 def load_policy(path: str | Path | None = None) -> ChangePolicy:
-    raw, where = read_policy("servicegraph.processes", "change_policy.yaml",
+    raw, where = read_policy("servicegraph.processes.change", "policy.yaml",
                              "SERVICEGRAPH_CHANGE_POLICY", "change policy", path)  # fmt: skip
     problems = []
     for name, body in (raw.get("change_types") or {}).items():

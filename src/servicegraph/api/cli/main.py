@@ -20,10 +20,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from servicegraph.api.cli_admin import register_admin_commands, token_app
-from servicegraph.api.cli_availability import sla_app, supplier_app
-from servicegraph.api.cli_changes import change_app, release_app
-from servicegraph.api.cli_common import (
+from servicegraph.api.cli.admin import register_admin_commands, token_app
+from servicegraph.api.cli.availability import sla_app, supplier_app
+from servicegraph.api.cli.changes import change_app, release_app
+from servicegraph.api.cli.common import (
     ActorOption,
     CreateOption,
     DbOption,
@@ -33,8 +33,8 @@ from servicegraph.api.cli_common import (
     out,
     safe,
 )
-from servicegraph.api.cli_incidents import incident_app, problem_app, rca, report_app
-from servicegraph.api.cli_output import check_format, emit
+from servicegraph.api.cli.incidents import incident_app, problem_app, rca, report_app
+from servicegraph.api.cli.output import check_format, emit
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
 from servicegraph.graph.records import CI, Batch, JournalFilter

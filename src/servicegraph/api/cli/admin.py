@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from servicegraph.api.cli_common import (
+from servicegraph.api.cli.common import (
     ActorOption,
     CreateOption,
     DbOption,

@@ -1,7 +1,7 @@
 """How the CLI prints rows: a table on a terminal, plain tab-separated lines when piped (nothing
 cut, nothing wrapped), or ``--format json|csv`` for scripts and spreadsheets.
 
-Text is always shown as text (:func:`cli_common.safe`); CSV cells that a spreadsheet would run as a
+Text is always shown as text (:func:`servicegraph.api.cli.common.safe`); CSV cells that a spreadsheet would run as a
 formula are neutralised exactly as the export does.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.table import Table
 
-from servicegraph.api.cli_common import out, safe
+from servicegraph.api.cli.common import out, safe
 from servicegraph.graph.values import strip_controls
 from servicegraph.processes.interchange import csv_escape
 

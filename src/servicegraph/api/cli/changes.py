@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from servicegraph.api.cli_common import DbOption, ModelOption, open_graph, out
-from servicegraph.api.cli_output import check_format, emit
+from servicegraph.api.cli.common import DbOption, ModelOption, open_graph, out
+from servicegraph.api.cli.output import check_format, emit
 from servicegraph.processes.access import Actor
 from servicegraph.processes.change import ACTIONS
 

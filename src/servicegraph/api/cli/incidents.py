@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from servicegraph.api.cli_changes import RoleOption, UserOption, _fields
-from servicegraph.api.cli_common import DbOption, ModelOption, open_graph, out, safe
-from servicegraph.api.cli_output import check_format, emit
+from servicegraph.api.cli.changes import RoleOption, UserOption, _fields
+from servicegraph.api.cli.common import DbOption, ModelOption, open_graph, out, safe
+from servicegraph.api.cli.output import check_format, emit
 from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.processes.access import Actor
 from servicegraph.processes.incident.lifecycle import ACTIONS

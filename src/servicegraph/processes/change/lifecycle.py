@@ -2,8 +2,8 @@
 
 An RFC is a ``change`` record that ``TARGETS`` CIs. Its lifecycle is a state machine
 (:data:`TRANSITIONS`); each transition is one journaled write carrying the actor and the reason.
-Assessment (:mod:`.change_assessment`) and the forward schedule of change with its collisions
-(:mod:`.change_schedule`) live in modules of their own.
+Assessment (:mod:`.assessment`) and the forward schedule of change with its collisions
+(:mod:`.schedule`) live in modules of their own.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from servicegraph.errors import NotFound, Problem, RuleViolation, ValidationFail
 from servicegraph.graph.records import CI, Batch, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
-from servicegraph.processes.change_policy import ChangePolicy, load_policy
-from servicegraph.processes.change_schedule import (
+from servicegraph.processes.change.policy import ChangePolicy, load_policy
+from servicegraph.processes.change.schedule import (
     change_targets,
     forward_schedule,
 )
@@ -195,7 +195,7 @@ class ChangeManager:
             )
         extra: list[CI] = []
         if action == "assess":
-            from servicegraph.processes.change_assessment import Assessor  # numpy: when needed
+            from servicegraph.processes.change.assessment import Assessor  # numpy: when needed
 
             assessor = Assessor(self.store, self.engine, self.rules)
             attrs.update(assessor.assess(change_id, self.targets(change_id), attrs, now))

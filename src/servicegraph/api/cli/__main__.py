@@ -1,0 +1,3 @@
+from servicegraph.api.cli.main import main
+
+main()
