@@ -159,14 +159,15 @@ def test_bulk_intake_is_all_or_nothing_lists_every_problem_and_is_idempotent(
 ) -> None:
     good = [{"id": f"alert-{i}", "summary": "ping lost", "affects": [f"vm-00000{i}"],
              "opened_at": at(-i), "urgency": "medium", "source": "zabbix"} for i in range(1, 4)]  # fmt: skip
-    bad = [*good, {"id": "alert-9", "summary": "x", "affects": ["nope"], "opened_at": "yesterday",
+    bad = [*good, {"id": ["not", "text"], "summary": 5, "affects": [{"id": 1}]}, 7,
+           {"id": "alert-9", "summary": "x", "affects": ["nope"], "opened_at": "yesterday",
                    "urgency": "urgent", "colour": "red"}, {"id": "alert-1", "summary": "dup",
                    "affects": ["vm-000001"]}]  # fmt: skip
     seq = sg.store.head_seq()
     with pytest.raises(ValidationFailed) as refused:
         sg.incidents.import_incidents(bad, DESK, now=NOW)
     fields = {(p.field) for p in refused.value.problems}
-    assert {"affects", "opened_at", "urgency", "colour", "id"} <= fields
+    assert {"affects", "opened_at", "urgency", "colour", "id", "summary", "item"} <= fields
     assert sg.store.head_seq() == seq and sg.store.get_ci("alert-1") is None
     first = sg.incidents.import_incidents(good, DESK, now=NOW)
     assert first == {"created": ["alert-1", "alert-2", "alert-3"], "existing": []}

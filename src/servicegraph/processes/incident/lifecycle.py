@@ -228,10 +228,11 @@ class IncidentManager:
                 problems.append(Problem(where, "item", "an object with id, affects, opened_at …"))
                 continue
             ident = item.get("id")
-            if isinstance(ident, str) and ident in seen:
-                problems.append(Problem(where, "id", f"{ident!r} appears twice in the file"))
-                continue
-            seen.add(ident)
+            if isinstance(ident, str):
+                if ident in seen:
+                    problems.append(Problem(where, "id", f"{ident!r} appears twice in the file"))
+                    continue
+                seen.add(ident)
             if isinstance(ident, str) and ident in existing:
                 if existing[ident].cls != "incident":
                     problems.append(Problem(where, "id", f"{ident!r} is a {existing[ident].cls}"))
