@@ -52,6 +52,7 @@ bench: install neo4j-jars
 	$(PY) -m bench.engine --sizes $(BENCH_SIZES)
 	$(PY) -m bench.availability --size $(firstword $(BENCH_SIZES))
 	$(PY) -m bench.incidents --size $(lastword $(BENCH_SIZES))
+	$(PY) -m bench.audit --size $(firstword $(BENCH_SIZES))
 	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m bench.import_throughput --size $(lastword $(BENCH_SIZES))
 
 ## Refresh the GraphiQL files the server ships (pinned in web/graphiql/package.json + lock; needs npm).

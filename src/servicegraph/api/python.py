@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # numpy, pandas, networkx and numba load when an analysis nee
     import pandas as pd
 
     from servicegraph.graph.engine import Direction, TopologyEngine
+    from servicegraph.processes.audit.health import HealthResult
     from servicegraph.processes.availability import AvailabilityResult
     from servicegraph.processes.change import ChangeManager
     from servicegraph.processes.impact import ImpactResult
@@ -150,6 +151,19 @@ class ServiceGraph:
         from servicegraph.api.incident_figures import incident_figures
 
         return incident_figures(self.incident_frame(start, end), top)
+
+    def health(
+        self, cls: str | None = None, service: str | None = None, policy: str | None = None
+    ) -> HealthResult:
+        """CMDB health (9.1): completeness, correctness and compliance scores 0..100 of the live
+        CIs (of ``cls``; in ``service``'s dependency closure), per class, with every finding
+        (rule, CI, detail, fix); ``.to_dict()``, ``.to_frame()``, ``.figure()``. Rules: the audit
+        policy (``policy`` or ``SERVICEGRAPH_AUDIT_POLICY`` over the shipped one)."""
+        from servicegraph.processes.audit.health import cmdb_health
+        from servicegraph.processes.audit.policy import load_audit_policy
+
+        rules = load_audit_policy(self.store.model, policy)
+        return cmdb_health(self.engine, self.store, rules, cls, service)
 
     def impact(self, ci_ids: Collection[str], max_depth: int | None = None) -> ImpactResult:
         from servicegraph.processes.impact import analyse_impact

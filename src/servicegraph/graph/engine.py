@@ -548,6 +548,13 @@ class TopologyEngine:
                 return [(self.ids[b], self.ids[a]) for a, b in pairs]
             return [(self.ids[a], self.ids[b]) for a, b in pairs]
 
+    def out_edges(self, ids: Collection[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every live relationship leaving ``ids``: (source, target, type code) as node-index
+        arrays (``type_names[code]`` names the type; ``alive[target]`` says if it is retired)."""
+        with self._lock:
+            self.refresh()
+            return self._expand(np.unique(self._seed_indices(ids)), reverse=False)
+
     def subgraph(self, ids: Collection[str], types: Collection[str] | None = None) -> nx.DiGraph:
         """The induced subgraph as networkx (node attribute ``class``, edge attribute ``type``)."""
         graph = nx.DiGraph()

@@ -82,6 +82,7 @@ class AttributeSpec:
     type: str
     required: bool = False
     description: str = ""
+    recommended: bool = False  # not required, but a CMDB audit counts it missing
     values: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
@@ -207,6 +208,9 @@ class ClassSpec:
     ancestors: tuple[str, ...]  # itself first, then parent, … up to the root
     # Steady-state availability assumed for a CI of this class that states none (inherited).
     default_availability: float | None = None
+    # Relationship types a CI of this class should have (outgoing; inherited), e.g. LOCATED_IN:
+    # a CMDB audit counts each missing one.
+    recommended_relationships: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,14 @@ def build_model(raw: Mapping[str, Any], source: str = "model") -> Model:
         ):
             problems.append(f"class {name!r}: default_availability must be a number in (0, 1]")
             default = None
+        recommended = tuple(dict.fromkeys(
+            r for c in reversed(chain) for r in raw_classes[c].get("recommended_relationships") or ()
+        ))  # fmt: skip
+        unknown = [r for r in recommended if r not in raw_rels]
+        if unknown:
+            problems.append(
+                f"class {name!r}: recommended_relationships names unknown types {unknown}"
+            )
         classes[name] = ClassSpec(
             name=name,
             parent=body.get("parent"),
@@ -322,6 +334,7 @@ def build_model(raw: Mapping[str, Any], source: str = "model") -> Model:
             attributes=attrs,
             ancestors=tuple(chain),
             default_availability=None if default is None else float(default),
+            recommended_relationships=recommended,
         )
 
     rels: dict[str, RelationshipTypeSpec] = {}
@@ -404,6 +417,7 @@ def _attribute(where: str, name: Any, body: Any, problems: list[str]) -> Attribu
         type=kind,
         required=bool(body.get("required", False)),
         description=str(body.get("description", "")),
+        recommended=bool(body.get("recommended", False)),
         values=tuple(values),
         min=body.get("min"),
         max=body.get("max"),
@@ -432,6 +446,10 @@ def _merge(base: dict[str, Any], ext: Mapping[str, Any], source: str) -> dict[st
         current["attributes"] = attrs
         if body.get("description"):
             current["description"] = body["description"]
+        if body.get("recommended_relationships"):  # a user's file adds to the shipped ones
+            current["recommended_relationships"] = list(dict.fromkeys(
+                [*(current.get("recommended_relationships") or []),
+                 *body["recommended_relationships"]]))  # fmt: skip
     for name, body in (ext.get("relationship_types") or {}).items():
         if not isinstance(body, dict):
             raise ModelError([f"relationship type {name!r}: expected a mapping"], source)

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from servicegraph.api.cli.admin import register_admin_commands, token_app
+from servicegraph.api.cli.audit import health
 from servicegraph.api.cli.availability import sla_app, supplier_app
 from servicegraph.api.cli.changes import change_app, release_app
 from servicegraph.api.cli.common import (
@@ -612,6 +613,7 @@ app.add_typer(incident_app, name="incident")
 app.add_typer(problem_app, name="problem")
 app.add_typer(report_app, name="report")
 app.command("rca")(rca)
+app.command("health")(health)
 register_admin_commands(app)
 
 

@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from servicegraph.api.graphql.audit import AuditQuery
 from servicegraph.api.graphql.availability import AvailabilityQuery
 from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
 from servicegraph.api.graphql.fast_lists import FastListExecutor
@@ -379,8 +380,9 @@ class MaskUnexpected(MaskErrors):
 
 
 @strawberry.type
-class Query(CMDBQuery, ChangeQuery, AvailabilityQuery, IncidentQuery):
-    """The root query: the CMDB, change and release, availability, incidents and problems."""
+class Query(CMDBQuery, ChangeQuery, AvailabilityQuery, IncidentQuery, AuditQuery):
+    """The root query: the CMDB, change and release, availability, incidents and problems,
+    configuration audit."""
 
 
 @strawberry.type
