@@ -142,12 +142,13 @@ def test_the_demo_burst_is_explained_by_the_ci_that_failed(tmp_path: Any) -> Non
 
     with connect(tmp_path / "demo.db") as sg:
         sg.load_demo(600)
-        result = sg.root_causes()  # the last 24 hours: the demo's burst
-        assert len(result.incidents) >= 3
-        best = result.candidates[0]
-        first_alarm = min(result.incidents)  # the burst's first incident is on its cause
+        result = sg.root_causes()  # the last 24 hours: the demo's burst (and maybe strays)
+        burst = max(result.groups, key=lambda g: len(g["incidents"]))
+        assert len(burst["incidents"]) >= 5
+        best = burst["candidates"][0]
+        opened = {i: sg.incidents.get(i).attributes["opened_at"] for i in burst["incidents"]}
+        first_alarm = min(opened, key=lambda i: opened[i])  # the burst starts on its cause
         assert best["id"] in sg.incidents.affects(first_alarm)
-        assert set(best["explains"]) == set(result.incidents)
+        assert set(best["explains"]) >= set(burst["incidents"])
         frame = result.to_frame()
-        assert list(frame["id"][:1]) == [best["id"]] and "incidents_explained" in frame
-        assert result.to_dict()["groups"][0]["candidates"][0]["id"] == best["id"]
+        assert best["id"] in set(frame["id"]) and "incidents_explained" in frame

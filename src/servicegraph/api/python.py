@@ -49,6 +49,7 @@ class ServiceGraph:
         self._engine: TopologyEngine | None = None
         self._changes: ChangeManager | None = None
         self._incidents: IncidentManager | None = None
+        self._cleanup: Path | None = None
 
     @property
     def engine(self) -> TopologyEngine:
@@ -164,6 +165,64 @@ class ServiceGraph:
 
         rules = load_audit_policy(self.store.model, policy)
         return cmdb_health(self.engine, self.store, rules, cls, service)
+
+    def reconcile(
+        self, feed: Any, source: str, apply: bool = False, policy: str | None = None
+    ) -> dict[str, Any]:
+        """Identify a discovery feed's records against the CMDB (matched, new, missing, drift,
+        ambiguous); with ``apply``, write what the reconciliation rules allow ``source`` (one
+        transaction, ``source`` as actor). ``feed``: {"records": [...]} or the list."""
+        from servicegraph.processes.audit.policy import load_audit_policy
+        from servicegraph.processes.audit.reconcile import reconcile
+
+        rules = load_audit_policy(self.store.model, policy)
+        return reconcile(self.store, rules, feed, source, apply)
+
+    def health_trend(
+        self, points: list[str], cls: str | None = None, policy: str | None = None
+    ) -> pd.DataFrame:
+        """CMDB health as of each point (seq, ISO 8601 time or baseline id), from the journal
+        alone: point, seq, score, completeness, correctness, compliance, CIs."""
+        import pandas as pd
+
+        from servicegraph.graph.history import resolve_point
+        from servicegraph.processes.audit.health import cmdb_health
+        from servicegraph.processes.audit.policy import load_audit_policy
+
+        rules = load_audit_policy(self.store.model, policy)
+        rows = []
+        for point in points:
+            seq = resolve_point(self.store, point)
+            with self.as_of(seq) as then:
+                result = cmdb_health(then.engine, then.store, rules, cls)
+            rows.append({"point": point, "seq": seq, **result.scores, "cis": result.cis})
+        return pd.DataFrame(rows)
+
+    def diff(self, start: str | int, end: str | int | None = None) -> dict[str, Any]:
+        """What changed from ``start`` to ``end`` (default now): each a journal seq, an ISO 8601
+        time or a baseline id. CIs created, updated (attribute by attribute), retired, deleted;
+        relationships added, removed; each with who changed it, when and why."""
+        from servicegraph.processes.audit.timetravel import diff
+
+        return diff(self.store, start, end)
+
+    def as_of(self, point: str | int) -> ServiceGraph:
+        """The graph as it was at ``point`` (a seq, an ISO 8601 time or a baseline id), rebuilt
+        from the journal into a temporary store: ``sg.as_of(t).impact([...])`` is the blast
+        radius on the day. Close it (or use ``with``) to remove the temporary store."""
+        import shutil
+        import tempfile
+
+        from servicegraph.processes.audit.timetravel import open_as_of
+
+        directory = Path(tempfile.mkdtemp(prefix="servicegraph-as-of-"))
+        try:
+            past = ServiceGraph(open_as_of(self.store, point, directory))
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        past._cleanup = directory
+        return past
 
     def impact(self, ci_ids: Collection[str], max_depth: int | None = None) -> ImpactResult:
         from servicegraph.processes.impact import analyse_impact
@@ -299,16 +358,32 @@ class ServiceGraph:
         seed: int = 7,
         progress: Callable[[int, int], None] | None = None,
     ) -> WriteResult:
-        """Load the demo estate, then the records every process needs (RFCs in several states
-        with real assessments, a release, incidents, a problem, blackout windows)."""
-        from servicegraph.processes.demo_records import seed_process_records
+        """Load the demo estate (journaled a year ago, with a year of configuration history since:
+        discovery, a CMDB clean-up, vCenter syncs, retirements), then the records every process
+        needs (RFCs in several states with real assessments, a release, a year of incidents,
+        problems, blackout windows)."""
+        import datetime as dt
+        import random
 
-        result = self.store.write(generate_estate(size, seed), "demo", progress=progress)
+        from servicegraph.processes.audit.demo_audit import YEAR, seed_config_history
+        from servicegraph.processes.demo_records import seed_process_records
+        from servicegraph.processes.times import iso
+
+        now = dt.datetime.now(dt.UTC)
+        # journaled a year ago, then a year of configuration history up to now
+        result = self.store.write(generate_estate(size, seed), "demo", progress=progress,
+                                  at=iso(now - YEAR))  # fmt: skip
+        seed_config_history(self, random.Random(seed + 1), now - dt.timedelta(days=1))
         seed_process_records(self, seed)
         return result
 
     def close(self) -> None:
         self.store.close()
+        if self._cleanup is not None:  # an as-of picture: its temporary store goes with it
+            import shutil
+
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+            self._cleanup = None
 
     def __enter__(self) -> ServiceGraph:
         return self

@@ -472,6 +472,18 @@ class SqliteStore(GraphStore):
         rows = self._read("read the journal", lambda db: db.execute(sql, params).fetchall())
         return [_entry(r) for r in rows]
 
+    def seq_at(self, at: str) -> int:
+        row = self._read("read the journal", lambda db: db.execute(
+            "SELECT max(seq) FROM journal WHERE at <= ?", (at + "\uffff",)).fetchone())  # fmt: skip
+        return int(row[0] or 0)
+
+    def latest_entries(self, seq: int) -> list[JournalEntry]:
+        # replay needs only what each entity became: its ``before`` is not decoded
+        sql = ("SELECT seq, at, actor, op, entity, NULL, after, reason FROM journal WHERE seq IN "
+               "(SELECT max(seq) FROM journal WHERE seq <= ? GROUP BY entity) ORDER BY seq")  # fmt: skip
+        rows = self._read("read the journal", lambda db: db.execute(sql, (seq,)).fetchall())
+        return [_entry(r) for r in rows]
+
     def head_seq(self) -> int:
         row = self._read(
             "read the journal", lambda db: db.execute("SELECT max(seq) FROM journal").fetchone()

@@ -111,20 +111,40 @@ class GraphStore(ABC):
         actor: str = "system",
         progress: Progress | None = None,
         reason: str | None = None,
+        at: str | None = None,
     ) -> WriteResult:
         """Apply ``batch`` atomically, or raise and write nothing.
 
         ``progress(done, total)`` is called as the mutations are applied (for progress bars);
-        ``reason`` is journaled with every entry of the write."""
+        ``reason`` is journaled with every entry of the write. ``at`` journals the write at an
+        earlier time (loading history from another tool, the demo's year): never before the
+        journal's newest entry, so the journal stays in time order."""
         if not len(batch):
             return WriteResult()
         problems = check_name("write", "actor", actor, limit=200)
         if reason is not None:
             problems += check_name("write", "reason", reason, limit=2_000)
+        stamp = self._journal_time(at, problems) if at is not None else None
         problems += check_batch(self.model, batch)  # the store's checks add theirs: one full list
         return self._run_write(
-            lambda tx: self._write_in(tx, batch, actor, progress, problems, reason)
+            lambda tx: self._write_in(tx, batch, actor, progress, problems, reason, stamp)
         )
+
+    def _journal_time(self, at: str, problems: list[Problem]) -> str | None:
+        try:
+            when = dt.datetime.fromisoformat(at)
+        except (TypeError, ValueError):
+            problems.append(Problem("write", "at", "an ISO 8601 time"))
+            return None
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        stamp = when.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        newest = self.journal(since=max(0, self.head_seq() - 1))
+        if newest and stamp < newest[-1].at:
+            problems.append(Problem("write", "at", f"{stamp} is before the journal's newest "
+                                    f"entry ({newest[-1].at}): history goes in time order"))  # fmt: skip
+        elif stamp > utc_now():
+            problems.append(Problem("write", "at", f"{stamp} is in the future"))
+        return stamp
 
     def upsert(
         self,
@@ -159,6 +179,7 @@ class GraphStore(ABC):
         progress: Progress | None,
         problems: list[Problem],
         reason: str | None = None,
+        stamp: str | None = None,
     ) -> WriteResult:
         named = [ci.id for ci in batch.cis] + batch.retire + batch.delete_cis
         named += [end for r in batch.relationships for end in (r.source, r.target)]
@@ -188,7 +209,7 @@ class GraphStore(ABC):
         plan = _plan(batch, stored, stored_rels, touching)
         if not plan.mutations:
             return WriteResult(unchanged=plan.unchanged)
-        at = utc_now()
+        at = stamp or utc_now()
         first, last = tx.apply(plan, actor, at, progress or _no_progress, reason)
         ops = [m.op.split("_")[0] for m in plan.mutations]
         return WriteResult(
@@ -264,6 +285,21 @@ class GraphStore(ABC):
     @abstractmethod
     def relationships_of(self, ids: Collection[str]) -> list[Relationship]:
         """Every relationship with an endpoint among ``ids`` (one round trip)."""
+
+    def seq_at(self, at: str) -> int:
+        """The seq of the last journal entry written at or before ``at`` (journal time format,
+        :func:`utc_now`); 0 when none was. This default reads the journal up to ``at``."""
+        entries = self.journal(where=JournalFilter(until_at=at + "\uffff"))
+        return entries[-1].seq if entries else 0
+
+    def latest_entries(self, seq: int) -> list[JournalEntry]:
+        """For every entity the journal knows, its last entry at or before ``seq`` (by seq):
+        replaying their ``after`` gives the graph as it was (a store may leave ``before`` out).
+        This default reads the journal up to ``seq``."""
+        last: dict[str, JournalEntry] = {}
+        for entry in self.journal(where=JournalFilter(until=seq)):
+            last[entry.entity] = entry
+        return sorted(last.values(), key=lambda e: e.seq)
 
     def attribute_columns(self, cls: str, paths: Sequence[str]) -> AttributeColumns:
         """Every record of exactly class ``cls``, by id, as columns: ids, names and the value at

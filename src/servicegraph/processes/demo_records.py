@@ -63,7 +63,7 @@ class _Cycle:
 
 def _ids(sg: ServiceGraph, cls: str) -> list[str]:
     page = sg.store.find_cis(sg.store.model.concrete(cls), first=200)
-    return [c.id for c in page.items]
+    return [c.id for c in page.items if c.status != "retired"]  # the year's decommissions
 
 
 def _window(start: dt.datetime, hours: int = 2) -> dict[str, str]:

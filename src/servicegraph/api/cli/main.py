@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from servicegraph.api.cli.admin import register_admin_commands, token_app
-from servicegraph.api.cli.audit import health
+from servicegraph.api.cli.audit import AsOfOption, baseline_app, diff, health, reconcile
 from servicegraph.api.cli.availability import sla_app, supplier_app
 from servicegraph.api.cli.changes import change_app, release_app
 from servicegraph.api.cli.common import (
@@ -96,15 +96,22 @@ def export(
     fmt: Annotated[
         str | None, typer.Option("--format", help="json or csv (default: from PATH)")
     ] = None,
+    as_of: AsOfOption = None,
     db: DbOption = None,
     model: ModelOption = None,
 ) -> None:
-    """Write the whole graph to the interchange format."""
+    """Write the whole graph to the interchange format (as it was at --as-of, from the journal)."""
     fmt = fmt or ("json" if path.suffix.lower() == ".json" else "csv")
     if fmt not in ("json", "csv"):
         raise typer.BadParameter("use json or csv", param_hint="--format")
-    with _store(db, model) as store:
-        counts = (interchange.export_json if fmt == "json" else interchange.export_csv)(store, path)
+    with open_graph(db, model) as sg:
+        graph = sg.as_of(as_of) if as_of is not None else sg
+        try:
+            write = interchange.export_json if fmt == "json" else interchange.export_csv
+            counts = write(graph.store, path)
+        finally:
+            if graph is not sg:
+                graph.close()
     out.print(
         safe(f"exported {counts['cis']} CIs and {counts['relationships']} relationships to {path}")
     )
@@ -166,13 +173,20 @@ def show(
     db: DbOption = None,
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_of: AsOfOption = None,
 ) -> None:
-    """One CI with its attributes and relationships."""
+    """One CI with its attributes and relationships (as they were at --as-of)."""
     with _store(db, model) as store:
-        ci = store.get_ci(ci_id)
-        if ci is None:
-            raise NotFound("CI", ci_id)
-        rels = store.relationships_of([ci_id])
+        if as_of is not None:
+            from servicegraph.processes.audit.timetravel import ci_as_of
+
+            past = ci_as_of(store, ci_id, as_of)
+            ci, rels = past["ci"], past["relationships"]
+        else:
+            found = store.get_ci(ci_id)
+            if found is None:
+                raise NotFound("CI", ci_id)
+            ci, rels = found, store.relationships_of([ci_id])
     if as_json:
         out.print_json(data={"ci": ci.to_dict(), "relationships": [r.to_dict() for r in rels]})
         return
@@ -338,6 +352,7 @@ def impact(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
     limit: Annotated[int, typer.Option(min=1, help="Table: show at most N impacted CIs.")] = 50,
+    as_of: AsOfOption = None,
     db: DbOption = None,
     model: ModelOption = None,
 ) -> None:
@@ -346,7 +361,7 @@ def impact(
     json is the Python to_dict() (every impacted CI with id, name, class, status, distance,
     path); csv has one row per impacted CI (path as ids joined by ' > ')."""
     check_format(fmt)
-    with open_graph(db, model) as sg:
+    with open_graph(db, model) as live, live.as_of(as_of) if as_of else live as sg:
         result = sg.impact(ids, max_depth)
         if fmt == "json":
             sys.stdout.write(json.dumps(result.to_dict(), indent=1, ensure_ascii=False) + "\n")
@@ -614,6 +629,9 @@ app.add_typer(problem_app, name="problem")
 app.add_typer(report_app, name="report")
 app.command("rca")(rca)
 app.command("health")(health)
+app.command("diff")(diff)
+app.command("reconcile")(reconcile)
+app.add_typer(baseline_app, name="baseline")
 register_admin_commands(app)
 
 

@@ -16,7 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
-from servicegraph.api.graphql.audit import AuditQuery
+from servicegraph.api.graphql.audit import AuditMutation, AuditQuery
 from servicegraph.api.graphql.availability import AvailabilityQuery
 from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
 from servicegraph.api.graphql.fast_lists import FastListExecutor
@@ -83,6 +83,24 @@ def _limit(name: str, value: int, cap: int) -> None:
         )
 
 
+def _impact_ids(result: Any, rows: list[dict[str, Any]]) -> list[str]:
+    ids = [r["id"] for r in rows]
+    ids += [s["id"] for s in result.services] + [s["id"] for s in result.slas]
+    return ids + [c["id"] for c in result.customers]
+
+
+def _past_cis(store: Any, ids: list[str]) -> dict[str, CIType]:
+    """CIs as a past picture holds them, with their relationships then (read now: the picture
+    is gone when the request's fields resolve)."""
+    found = store.get_cis(list(dict.fromkeys(ids)))
+    rels: dict[str, list[Relationship]] = {i: [] for i in found}
+    for rel in store.relationships_of(list(found)):
+        for end in (rel.source, rel.target):
+            if end in rels:
+                rels[end].append(rel)
+    return {i: CIType.of(ci, rels[i]) for i, ci in found.items()}
+
+
 def _labelled(info: Info, ids: list[str]) -> dict[str, CIType]:
     """CIs by id with class and name, in one store round trip (other fields load on demand)."""
     found = info.context.sg.store.labels(list(dict.fromkeys(ids)))
@@ -97,8 +115,13 @@ class CMDBQuery:
         return Me(user=actor.user, role=actor.role)
 
     @strawberry.field(description="One CI by id (NOT_FOUND error if there is none).")
-    async def ci(self, info: Info, id: strawberry.ID) -> CIType:
+    async def ci(self, info: Info, id: strawberry.ID, as_of: str | None = None) -> CIType:
         info.context.actor("read")
+        if as_of is not None:  # a journal seq, an ISO 8601 time or a baseline id
+            from servicegraph.processes.audit.timetravel import ci_as_of
+
+            past = ci_as_of(info.context.sg.store, str(id), as_of)
+            return CIType.of(past["ci"], past["relationships"])
         ci = await info.context.loaders.cis.load(str(id))
         if ci is None:
             raise NotFound("CI", str(id))
@@ -172,6 +195,7 @@ class CMDBQuery:
         ci_ids: list[strawberry.ID],
         max_depth: int | None = None,
         first: int = 10_000,
+        as_of: str | None = None,
     ) -> Impact:
         info.context.actor("read")
         _limit("first", first, MAX_IMPACTED)
@@ -186,12 +210,16 @@ class CMDBQuery:
                 ],
                 wrote=False,
             )
-        result = analyse_impact(info.context.sg.engine, [str(i) for i in ci_ids], max_depth)
-        rows = result.impacted(limit=first)
-        ids = [r["id"] for r in rows]
-        ids += [s["id"] for s in result.services] + [s["id"] for s in result.slas]
-        ids += [c["id"] for c in result.customers]
-        cis = _labelled(info, ids)
+        seeds = [str(i) for i in ci_ids]
+        if as_of is not None:  # the blast radius on the day, in a picture of the graph then
+            with info.context.sg.as_of(as_of) as past:
+                result = analyse_impact(past.engine, seeds, max_depth)
+                rows = result.impacted(limit=first)
+                cis = _past_cis(past.store, _impact_ids(result, rows))
+        else:
+            result = analyse_impact(info.context.sg.engine, seeds, max_depth)
+            rows = result.impacted(limit=first)
+            cis = _labelled(info, _impact_ids(result, rows))
         return Impact(
             total_impacted=result.total_impacted,
             impacted=[
@@ -386,7 +414,7 @@ class Query(CMDBQuery, ChangeQuery, AvailabilityQuery, IncidentQuery, AuditQuery
 
 
 @strawberry.type
-class Mutation(CMDBMutation, ChangeMutation, IncidentMutation):
+class Mutation(CMDBMutation, ChangeMutation, IncidentMutation, AuditMutation):
     """The root mutation."""
 
 

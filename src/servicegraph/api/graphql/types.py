@@ -50,10 +50,13 @@ class CIType:
     name: str
     class_: str = strawberry.field(name="class")
     record: strawberry.Private[CI | None] = None
+    # as of a past point: the relationships it had then (the live ones are not its)
+    past_relationships: strawberry.Private[list[Relationship] | None] = None
 
     @classmethod
-    def of(cls, ci: CI) -> CIType:
-        return cls(id=strawberry.ID(ci.id), name=ci.name, class_=ci.cls, record=ci)
+    def of(cls, ci: CI, past_relationships: list[Relationship] | None = None) -> CIType:
+        return cls(id=strawberry.ID(ci.id), name=ci.name, class_=ci.cls, record=ci,
+                   past_relationships=past_relationships)  # fmt: skip
 
     @classmethod
     def labelled(cls, ident: str, label: tuple[str, str]) -> CIType:
@@ -86,7 +89,10 @@ class CIType:
         direction: RelationshipDirection | None = None,
         types: list[str] | None = None,
     ) -> list[RelationshipType]:
-        rels = await info.context.loaders.relationships.load(str(self.id))
+        if self.past_relationships is not None:
+            rels = self.past_relationships
+        else:
+            rels = await info.context.loaders.relationships.load(str(self.id))
         out = []
         for rel in rels:
             if direction is RelationshipDirection.OUTGOING and rel.source != self.id:

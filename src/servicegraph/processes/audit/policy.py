@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ class AuditPolicy:
     compliance: tuple[ComplianceRule, ...]
     weights: dict[str, float]
     source: str
+    # per discovery source: priority, attributes it is authoritative for (per class), classes
+    # whose new CIs it may create
+    reconciliation: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def stale_days(self, cls: str, model: Model) -> float:
         """The class's own threshold, else its nearest ancestor's, else the default."""
@@ -87,6 +90,20 @@ def load_audit_policy(model: Model, path: str | Path | None = None) -> AuditPoli
         rules.append(ComplianceRule(str(body["rule"]), str(body["text"]), body.get("class"),
                                     dict(body.get("where") or {}), dict(expect),
                                     str(body.get("fix") or body["text"])))  # fmt: skip
+    for src, body in (raw.get("reconciliation") or {}).items():
+        spot = f"reconciliation.{src}"
+        if not isinstance(body, dict) or not set(body) <= {"priority", "attributes", "create"}:
+            problems.append(f"{spot}: priority, attributes ({{class: [attribute, ...]}}), create")
+            continue
+        for cls, attrs in (body.get("attributes") or {}).items():
+            if cls not in classes:
+                problems.append(f"{spot}.attributes: unknown class {cls!r}")
+                continue
+            known = set(classes[cls].attributes) | {"name"}
+            problems += [f"{spot}.attributes.{cls}: {cls} has no attribute {a!r}"
+                         for a in attrs or [] if a not in known]  # fmt: skip
+        problems += [f"{spot}.create: unknown class {c!r}"
+                     for c in body.get("create") or [] if c not in classes]  # fmt: skip
     if problems:
         raise ModelError(problems, where)
     return AuditPolicy(
@@ -101,4 +118,5 @@ def load_audit_policy(model: Model, path: str | Path | None = None) -> AuditPoli
         compliance=tuple(rules),
         weights={k: float(v) for k, v in (raw.get("weights") or {}).items()},
         source=where,
+        reconciliation={k: dict(v) for k, v in (raw.get("reconciliation") or {}).items()},
     )

@@ -85,7 +85,8 @@ def seed_incident_history(
 
 
 def _ids(sg: ServiceGraph, cls: str) -> list[str]:
-    return [c.id for c in sg.store.find_cis(sg.store.model.concrete(cls), first=200).items]
+    page = sg.store.find_cis(sg.store.model.concrete(cls), first=200)
+    return [c.id for c in page.items if c.status != "retired"]
 
 
 def _burst_source(sg: ServiceGraph) -> tuple[str, list[str]]:
