@@ -11,7 +11,14 @@ from typing import Annotated
 import typer
 
 from servicegraph.api.cli.changes import RoleOption, UserOption
-from servicegraph.api.cli.common import DbOption, ModelOption, open_graph, out, safe
+from servicegraph.api.cli.common import (
+    DbOption,
+    ModelOption,
+    open_graph,
+    out,
+    read_json_file,
+    safe,
+)
 from servicegraph.api.cli.output import check_format, emit
 from servicegraph.processes.access import Actor
 
@@ -169,19 +176,8 @@ def reconcile(
 ) -> None:
     """Identify a discovery feed's records (by the identification rules, not by id): matched,
     new, missing, drift, ambiguous. A dry run unless --apply."""
-    import orjson
-
-    from servicegraph.errors import Problem, ValidationFailed
-
     check_format(fmt, ("table", "json"))
-    try:
-        data = orjson.loads(feed.read_bytes())
-    except OSError as exc:
-        raise ValidationFailed([Problem(str(feed), "file", f"cannot read: {exc.strerror}")],
-                               wrote=False) from exc  # fmt: skip
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed([Problem(str(feed), "json", f"not valid JSON: {exc}")],
-                               wrote=False) from exc  # fmt: skip
+    data = read_json_file(feed)
     with open_graph(db, model) as sg:
         report = sg.reconcile(data, source, apply, policy)
     if fmt == "json":

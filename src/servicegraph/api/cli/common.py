@@ -52,3 +52,20 @@ def open_graph(db: str | None, model: list[Path] | None, create: bool = False) -
     A SQLite file that does not exist is an error unless ``create`` (commands that make a store:
     demo, import, restore, or an explicit --create)."""
     return connect(db, [str(m) for m in model or []], create=create)
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file's content (orjson: NaN and invalid UTF-8 are refused as the standard says);
+    an unreadable or malformed file is a validation error naming the file."""
+    import orjson
+
+    from servicegraph.errors import Problem, ValidationFailed
+
+    try:
+        return orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ValidationFailed([Problem(str(path), "file", f"cannot read: {exc.strerror}")],
+                               wrote=False) from exc  # fmt: skip
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed([Problem(str(path), "json", f"not valid JSON: {exc}")],
+                               wrote=False) from exc  # fmt: skip

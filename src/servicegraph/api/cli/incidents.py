@@ -8,11 +8,17 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from servicegraph.api.cli.changes import RoleOption, UserOption, _fields
-from servicegraph.api.cli.common import DbOption, ModelOption, open_graph, out, safe
+from servicegraph.api.cli.common import (
+    DbOption,
+    ModelOption,
+    open_graph,
+    out,
+    read_json_file,
+    safe,
+)
 from servicegraph.api.cli.output import check_format, emit
 from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.processes.access import Actor
@@ -154,14 +160,7 @@ def incident_import(
     """Bulk intake: {id, summary, affects: [CI ids], opened_at, urgency, description, source}
     per incident (history may add state, responded_at, resolved_at, closed_at, resolution).
     One transaction; every problem listed; ids that exist are left alone (idempotent)."""
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise ValidationFailed([Problem(str(path), "file", f"cannot read: {exc.strerror}")],
-                               wrote=False) from exc  # fmt: skip
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed([Problem(str(path), "json", f"not valid JSON: {exc}")],
-                               wrote=False) from exc  # fmt: skip
+    data = read_json_file(path)
     if isinstance(data, dict) and set(data) == {"incidents"}:
         data = data["incidents"]
     with open_graph(db, model) as sg:
