@@ -130,6 +130,8 @@ class TopologyEngine:
         self.type_kind = np.array(
             [kinds[store.model.impact(t)] for t in self.type_names], dtype=np.int8
         )
+        # the relationship types failure travels over (required or redundant)
+        self.impact_type_names = [t for t in self.type_names if store.model.impact(t) != "none"]
         self.class_names = sorted(store.model.classes)
         self.class_code = {name: i for i, name in enumerate(self.class_names)}
         self._lock = threading.RLock()

@@ -14,12 +14,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from servicegraph.errors import Problem, ValidationFailed
+from servicegraph.errors import NotFound, Problem, ValidationFailed
 from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Page, ci_cursor
 from servicegraph.graph.store import GraphStore
 
-__all__ = ["CIQuery", "check_relationship_types", "records_of_class", "typed_filters"]
+__all__ = ["CIQuery", "check_relationship_types", "record_of", "records_of_class", "typed_filters"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,14 @@ def check_relationship_types(model: Model, types: Collection[str] | None) -> Non
              for t in unknown],
             wrote=False,
         )  # fmt: skip
+
+
+def record_of(store: GraphStore, cls: str, ident: str) -> CI:
+    """The record ``ident`` of exactly class ``cls`` (NOT_FOUND naming the class otherwise)."""
+    record = store.get_ci(ident)
+    if record is None or record.cls != cls:
+        raise NotFound(cls, ident)
+    return record
 
 
 def records_of_class(store: GraphStore, cls: str) -> list[CI]:

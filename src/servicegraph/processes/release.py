@@ -14,11 +14,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from servicegraph.errors import NotFound, Problem, RuleViolation, ValidationFailed
+from servicegraph.errors import Problem, RuleViolation, ValidationFailed
 from servicegraph.graph.records import CI, Batch, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
 from servicegraph.processes.impact import analyse_impact
+from servicegraph.processes.listing import record_of
 from servicegraph.processes.times import iso, parse
 
 if TYPE_CHECKING:
@@ -35,10 +36,7 @@ class ReleaseManager:
     engine: TopologyEngine
 
     def get(self, release_id: str) -> CI:
-        release = self.store.get_ci(release_id)
-        if release is None or release.cls != "release":
-            raise NotFound("release", release_id)
-        return release
+        return record_of(self.store, "release", release_id)
 
     def create(
         self,

@@ -26,7 +26,7 @@ from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.graph.records import CI
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.audit.policy import AuditPolicy, ComplianceRule
-from servicegraph.processes.incident.records import time_of
+from servicegraph.processes.times import time_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,7 +112,7 @@ def cmdb_health(
     ci_classes = frozenset(c for c in ci_classes if model.is_a(c, "ci"))
     scope: set[str] | None = None
     if service is not None:
-        scope = set(engine.reach([service], "down", types=_impact_types(engine)))
+        scope = set(engine.reach([service], "down", types=engine.impact_type_names))
     source = store.get_cis(sorted(scope)).values() if scope is not None else store.iter_cis()
     records = [ci for ci in source if ci.cls in ci_classes and ci.status != "retired"]
     records.sort(key=lambda ci: ci.id)
@@ -189,10 +189,6 @@ def cmdb_health(
     findings.sort(key=lambda f: (CATEGORIES.index(f["category"]), f["rule"], f["ci"]))
     return HealthResult(total.scores(policy.weights), by_class, findings, total.cis,
                         {"class": cls, "service": service})  # fmt: skip
-
-
-def _impact_types(engine: TopologyEngine) -> list[str]:
-    return [t for t in engine.type_names if engine.model.impact(t) != "none"]
 
 
 def _outgoing(engine: TopologyEngine, ids: Collection[str]) -> dict[str, dict[str, dict[str, Any]]]:

@@ -23,7 +23,7 @@ from servicegraph.graph.records import CI, Batch, JournalFilter, Relationship, S
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
-from servicegraph.processes.listing import records_of_class
+from servicegraph.processes.listing import record_of, records_of_class
 from servicegraph.processes.times import iso
 
 if TYPE_CHECKING:
@@ -178,8 +178,7 @@ def create_baseline(
         selector = {"class": cls}
     else:
         assert service is not None
-        types = [t for t in engine.type_names if engine.model.impact(t) != "none"]
-        members = sorted(engine.reach([service], "down", types=types))
+        members = sorted(engine.reach([service], "down", types=engine.impact_type_names))
         selector = {"service": service}
     if len(members) > MAX_BASELINE:
         raise ValidationFailed([Problem("baseline", "members", f"{len(members):,} CIs; at most "
@@ -203,9 +202,7 @@ def list_baselines(store: GraphStore) -> list[dict[str, Any]]:
 
 def show_baseline(store: GraphStore, ident: str) -> dict[str, Any]:
     """The baseline, its members as they were, and what changed in them since (drift)."""
-    record = store.get_ci(ident)
-    if record is None or record.cls != "baseline":
-        raise NotFound("baseline", ident)
+    record = record_of(store, "baseline", ident)
     a = record.attributes
     members = list(a.get("ci_ids") or [])
     seq = int(a.get("seq") or 0)

@@ -73,7 +73,7 @@ def build_structure(
     if engine.is_retired(root):
         raise RuleViolation("availability_of_live_ci", f"{root} is retired")
     overrides = overrides or {}
-    impact_types = [t for t, s in store.model.relationship_types.items() if s.impact != "none"]
+    impact_types = engine.impact_type_names
     nodes = sorted(engine.reach([root], "down", types=impact_types))
     bad_keys = [
         Problem("overrides", f"{ci}.{key}", "only availability and min_up can be overridden")

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from servicegraph.errors import NotFound, Problem, RuleViolation, ValidationFailed
+from servicegraph.errors import Problem, RuleViolation, ValidationFailed
 from servicegraph.graph.records import CI, Batch, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
@@ -22,7 +22,7 @@ from servicegraph.processes.change.schedule import (
     change_targets,
     forward_schedule,
 )
-from servicegraph.processes.listing import records_of_class
+from servicegraph.processes.listing import record_of, records_of_class
 from servicegraph.processes.times import iso, parse
 
 if TYPE_CHECKING:
@@ -86,10 +86,7 @@ class ChangeManager:
 
     # -- records --------------------------------------------------------------------------------
     def get(self, change_id: str) -> CI:
-        change = self.store.get_ci(change_id)
-        if change is None or change.cls != "change":
-            raise NotFound("change", change_id)
-        return change
+        return record_of(self.store, "change", change_id)
 
     def targets(self, change_id: str) -> list[str]:
         return change_targets(self.engine, change_id)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from servicegraph.graph.records import CI
 from servicegraph.graph.store import GraphStore
-from servicegraph.processes.incident.records import CLOSED_PROBLEM_STATES, time_of
+from servicegraph.processes.incident.records import CLOSED_PROBLEM_STATES
 from servicegraph.processes.listing import records_of_class
-from servicegraph.processes.times import iso
+from servicegraph.processes.times import iso, time_of
 
 if TYPE_CHECKING:
     from servicegraph.graph.engine import TopologyEngine
@@ -27,10 +27,6 @@ __all__ = ["implemented_changes", "incidents_after_change", "suggestions", "susp
 IMPLEMENTED = frozenset({"implemented", "failed", "remediated", "reviewed", "closed"})
 
 
-def impact_types(engine: TopologyEngine) -> list[str]:
-    return [t for t in engine.type_names if engine.model.impact(t) != "none"]
-
-
 def suggestions(
     engine: TopologyEngine, store: GraphStore, ci_ids: Collection[str]
 ) -> list[dict[str, Any]]:
@@ -38,7 +34,7 @@ def suggestions(
     (known errors before problems at the same distance: they carry a workaround)."""
     if not ci_ids:
         return []
-    closure = engine.reach(ci_ids, "down", types=impact_types(engine))
+    closure = engine.reach(ci_ids, "down", types=engine.impact_type_names)
     pairs = [(s, t) for s, t in engine.incoming(list(closure), "AFFECTS")
              if engine.class_of(s) in ("known_error", "problem")]  # fmt: skip
     records = store.get_cis(sorted({s for s, _ in pairs}))

@@ -25,10 +25,9 @@ from servicegraph.processes.incident.records import (
     OPEN_STATES,
     affected_cis,
     incident_state,
-    time_of,
 )
-from servicegraph.processes.listing import CIQuery, records_of_class
-from servicegraph.processes.times import iso, parse
+from servicegraph.processes.listing import CIQuery, record_of, records_of_class
+from servicegraph.processes.times import iso, parse, time_of
 
 if TYPE_CHECKING:
     from servicegraph.graph.engine import TopologyEngine
@@ -69,10 +68,7 @@ class IncidentManager:
 
     # -- reading --------------------------------------------------------------------------------
     def get(self, incident_id: str) -> CI:
-        incident = self.store.get_ci(incident_id)
-        if incident is None or incident.cls != "incident":
-            raise NotFound("incident", incident_id)
-        return incident
+        return record_of(self.store, "incident", incident_id)
 
     def affects(self, incident_id: str) -> list[str]:
         return sorted(ci for _, ci in affected_cis(self.engine, [incident_id]))

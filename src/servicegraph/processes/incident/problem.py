@@ -15,12 +15,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from servicegraph.errors import NotFound, Problem, RuleViolation, ValidationFailed
+from servicegraph.errors import Problem, RuleViolation, ValidationFailed
 from servicegraph.graph.records import CI, Batch, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
-from servicegraph.processes.incident.records import time_of
-from servicegraph.processes.times import iso
+from servicegraph.processes.listing import record_of
+from servicegraph.processes.times import iso, time_of
 
 if TYPE_CHECKING:
     from servicegraph.graph.engine import TopologyEngine
@@ -44,10 +44,7 @@ class ProblemManager:
 
     # -- reading --------------------------------------------------------------------------------
     def get(self, problem_id: str) -> CI:
-        problem = self.store.get_ci(problem_id)
-        if problem is None or problem.cls != "problem":
-            raise NotFound("problem", problem_id)
-        return problem
+        return record_of(self.store, "problem", problem_id)
 
     def _linked(self, problem_id: str, rel: str, outgoing: bool) -> list[str]:
         self.engine.refresh()

@@ -44,10 +44,8 @@ from servicegraph.processes.incident.records import (
     CLOSED_PROBLEM_STATES,
     affected_cis,
     incidents_in_window,
-    time_of,
 )
-from servicegraph.processes.listing import records_of_class
-from servicegraph.processes.times import iso, parse
+from servicegraph.processes.times import iso, parse, time_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RootCauseResult", "root_causes"]
 
-IMPLEMENTED = frozenset({"implemented", "failed", "remediated", "reviewed", "closed"})
 MEANINGS = {
     "incidents_explained": "incidents whose CIs its failure takes DOWN",
     "incidents_degraded": "incidents whose CIs its failure only DEGRADES (redundancy)",
@@ -410,8 +407,9 @@ def _recent_changes(
     engine: TopologyEngine, store: GraphStore, candidates: Iterable[int]
 ) -> dict[int, list[tuple[str, dt.datetime, str]]]:
     """Implemented changes per candidate node: (change, implemented_at, outcome)."""
-    changes = {c.id: c for c in records_of_class(store, "change")
-               if c.attributes.get("state") in IMPLEMENTED and c.attributes.get("implemented_at")}  # fmt: skip
+    from servicegraph.processes.incident.correlation import implemented_changes
+
+    changes = dict((c.id, (c, when)) for c, when in implemented_changes(store))
     wanted = set(candidates)
     out: dict[int, list[tuple[str, dt.datetime, str]]] = {}
     if not changes:
@@ -419,10 +417,10 @@ def _recent_changes(
     for change, target in engine.outgoing(list(changes), "TARGETS"):
         node = engine.index.get(target)
         if node in wanted:
-            a = changes[change].attributes
-            when = time_of(a["implemented_at"])
-            if when is not None:
-                out.setdefault(node, []).append((change, when, str(a.get("outcome") or "")))
+            record, when = changes[change]
+            out.setdefault(node, []).append(
+                (change, when, str(record.attributes.get("outcome") or ""))
+            )
     return out
 
 

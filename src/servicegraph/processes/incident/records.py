@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from servicegraph.errors import ValidationFailed
 from servicegraph.graph.records import CI
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.listing import records_of_class
-from servicegraph.processes.times import parse
+from servicegraph.processes.times import time_of
 
 if TYPE_CHECKING:
     from servicegraph.graph.engine import TopologyEngine
@@ -22,7 +21,6 @@ __all__ = [
     "affected_cis",
     "incident_state",
     "incidents_in_window",
-    "time_of",
 ]
 
 OPEN_STATES = frozenset({"new", "in_progress", "on_hold"})  # not yet resolved
@@ -33,14 +31,6 @@ _LEGACY = {"open": "new"}  # incidents recorded before the lifecycle (0.x) said 
 def incident_state(incident: CI) -> str:
     state = str(incident.attributes.get("state") or "new")
     return _LEGACY.get(state, state)
-
-
-def time_of(value: Any) -> dt.datetime | None:
-    """A stored timestamp as an aware datetime; None when absent or unreadable."""
-    try:
-        return parse(value) if value else None
-    except ValidationFailed:
-        return None
 
 
 def affected_cis(engine: TopologyEngine, incident_ids: Collection[str]) -> list[tuple[str, str]]:

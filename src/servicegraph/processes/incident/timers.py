@@ -10,8 +10,8 @@ import datetime as dt
 from typing import Any
 
 from servicegraph.graph.records import CI
-from servicegraph.processes.incident.records import incident_state, time_of
-from servicegraph.processes.times import iso
+from servicegraph.processes.incident.records import incident_state
+from servicegraph.processes.times import iso, time_of
 
 __all__ = ["breaches", "timers"]
 
