@@ -13,9 +13,12 @@ from fastapi.testclient import TestClient
 from servicegraph.api.python import ServiceGraph
 from servicegraph.api.server import create_app
 from servicegraph.errors import ModelError, ValidationFailed
+from servicegraph.graph.history import state_at
 from servicegraph.graph.records import CI, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import create_token
+from servicegraph.processes.audit.health import cmdb_health, snapshot_health
+from servicegraph.processes.audit.policy import load_audit_policy
 from servicegraph.processes.times import iso
 from tests.test_cli import run
 from tests.test_graphql import gql
@@ -75,6 +78,21 @@ def test_findings_name_their_rule_and_scores_follow(store: GraphStore) -> None:
     assert vms.cis == 4 and set(vms.by_class) == {"vm"}
     with pytest.raises(ValidationFailed, match="unknown class"):
         sg.health(cls="spaceship")
+
+
+def test_health_from_the_journal_alone_is_the_live_audit(store: GraphStore) -> None:
+    """The health trend's audit (of a picture replayed from the journal, no engine, no store)
+    finds at the journal's head exactly what the live audit finds, judged at the same time."""
+    estate(store)
+    store.upsert([CI("vm-2", "vm", "v2", {"os": "Windows 95"})])  # a later write to replay
+    policy = load_audit_policy(store.model)
+    now = dt.datetime.now(dt.UTC)
+    live = cmdb_health(ServiceGraph(store).engine, store, policy, now=now)
+    then = snapshot_health(state_at(store, store.head_seq()), store.model, policy, now)
+    assert then.findings == live.findings and live.findings
+    assert then.scores == live.scores and then.by_class == live.by_class
+    assert {f["rule"] for f in then.findings} >= {"relationship_to_retired", "parallel_relationships",
+                                                  "stale", "duplicate", "orphan"}  # fmt: skip
 
 
 def test_the_audit_policy_is_data_and_checked(store: GraphStore, tmp_path: Path) -> None:

@@ -140,9 +140,13 @@ def test_as_of_from_the_cli_and_graphql(sqlite_store: GraphStore, tmp_path: Path
             ci(id: "vm-1", asOf: $p) { name attributes relationships { type target { id } } }
             impact(ciIds: ["host-1"], asOf: $p) { totalImpacted impacted { ci { id name } } }
             diff(from: $p) { fromSeq cis { kind id changes { attribute before after } by { actor } }
-                             relationships { kind source target } } }""", token, p=str(seq))["data"]  # fmt: skip
+                             relationships { kind source target } }
+            few: diff(from: $p, first: 1) { counts { cisRetired cisDeleted } cis { id } } }""",
+                   token, p=str(seq))["data"]  # fmt: skip
     assert body["ci"]["name"] == "v1" and body["ci"]["attributes"] == {"cpu_cores": 2}
     assert body["impact"]["totalImpacted"] == 3
     assert {c["ci"]["id"] for c in body["impact"]["impacted"]} == {"vm-1", "vm-2", "app-1"}
     kinds = {(c["kind"], c["id"]) for c in body["diff"]["cis"]}
     assert ("retired", "host-2") in kinds and ("deleted", "app-1") in kinds
+    assert body["few"]["counts"] == {"cisRetired": 1, "cisDeleted": 1}  # totals, and
+    assert len(body["few"]["cis"]) == 1  # the first `first` of them

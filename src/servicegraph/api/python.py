@@ -182,21 +182,15 @@ class ServiceGraph:
         self, points: list[str], cls: str | None = None, policy: str | None = None
     ) -> pd.DataFrame:
         """CMDB health as of each point (seq, ISO 8601 time or baseline id), from the journal
-        alone: point, seq, score, completeness, correctness, compliance, CIs."""
+        alone (one replay for all points; each judged at its own time): point, seq, at, score,
+        completeness, correctness, compliance, CIs."""
         import pandas as pd
 
-        from servicegraph.graph.history import resolve_point
-        from servicegraph.processes.audit.health import cmdb_health
         from servicegraph.processes.audit.policy import load_audit_policy
+        from servicegraph.processes.audit.timetravel import health_over_time
 
         rules = load_audit_policy(self.store.model, policy)
-        rows = []
-        for point in points:
-            seq = resolve_point(self.store, point)
-            with self.as_of(seq) as then:
-                result = cmdb_health(then.engine, then.store, rules, cls)
-            rows.append({"point": point, "seq": seq, **result.scores, "cis": result.cis})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(health_over_time(self.store, rules, points, cls))
 
     def diff(self, start: str | int, end: str | int | None = None) -> dict[str, Any]:
         """What changed from ``start`` to ``end`` (default now): each a journal seq, an ISO 8601

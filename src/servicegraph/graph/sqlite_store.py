@@ -37,6 +37,7 @@ from servicegraph.graph.records import (
     JournalEntry,
     JournalFilter,
     Page,
+    RangeChange,
     Relationship,
     RelKey,
     StoreDump,
@@ -484,6 +485,36 @@ class SqliteStore(GraphStore):
         rows = self._read("read the journal", lambda db: db.execute(sql, (seq,)).fetchall())
         return [_entry(r) for r in rows]
 
+    def range_changes(self, start: int, end: int) -> dict[str, RangeChange]:
+        # the entries without their records, then per entity the two records a diff needs
+        # (found by the (entity, seq) index): a year's range decodes two records per entity
+        meta = ("SELECT seq, at, actor, op, entity, reason FROM journal WHERE seq > ? AND "
+                "seq <= ? AND (op GLOB '*_ci' OR op GLOB '*_relationship') ORDER BY seq")  # fmt: skip
+        ends = ("SELECT f.entity, f.op, f.before, l.after FROM (SELECT entity, min(seq) AS s, "
+                "max(seq) AS e FROM journal WHERE seq > ? AND seq <= ? GROUP BY entity) AS r "
+                "JOIN journal AS f ON f.seq = r.s JOIN journal AS l ON l.seq = r.e")  # fmt: skip
+
+        def read(db: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+            return db.execute(meta, (start, end)).fetchall(), db.execute(
+                ends, (start, end)
+            ).fetchall()
+
+        rows, records = self._read("read the journal", read)
+        entries: dict[str, list[tuple[int, str, str, str, str | None]]] = {}
+        for seq, at, actor, op, entity, reason in rows:
+            got = entries.get(entity)
+            if got is None:
+                got = entries[entity] = []
+            got.append((seq, at, actor, op, reason))
+        out: dict[str, RangeChange] = {}
+        for entity, op, before, after in records:
+            if entity in entries:  # not a token's or another non-graph entry
+                kind = "ci" if op.endswith("_ci") else "relationship"
+                out[entity] = RangeChange(
+                    kind, load_json(before), load_json(after), entries[entity]
+                )
+        return out
+
     def head_seq(self) -> int:
         row = self._read(
             "read the journal", lambda db: db.execute("SELECT max(seq) FROM journal").fetchone()
@@ -812,11 +843,11 @@ def _touching(db: sqlite3.Connection, ids: Collection[str]) -> list[Relationship
 
 
 def _ci(row: tuple[Any, ...]) -> CI:
-    return CI(row[0], row[1], row[2], json.loads(row[3]), row[4])
+    return CI(row[0], row[1], row[2], load_json(row[3]), row[4])
 
 
 def _rel(row: tuple[Any, ...]) -> Relationship:
-    return Relationship(row[0], row[1], row[2], json.loads(row[3]))
+    return Relationship(row[0], row[1], row[2], load_json(row[3]))
 
 
 def _entry(r: tuple[Any, ...]) -> JournalEntry:

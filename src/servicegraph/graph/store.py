@@ -27,6 +27,7 @@ from servicegraph.graph.records import (
     JournalEntry,
     JournalFilter,
     Page,
+    RangeChange,
     Relationship,
     RelKey,
     StoreDump,
@@ -300,6 +301,23 @@ class GraphStore(ABC):
         for entry in self.journal(where=JournalFilter(until=seq)):
             last[entry.entity] = entry
         return sorted(last.values(), key=lambda e: e.seq)
+
+    def range_changes(self, start: int, end: int) -> dict[str, RangeChange]:
+        """Per CI and relationship entity with journal entries after ``start`` up to ``end``:
+        what it was before them, what it became, and the entries (without their records: a
+        diff needs two records per entity, and a store may read no more — SQLite does). This
+        default reads the range."""
+        out: dict[str, RangeChange] = {}
+        for e in self.journal(where=JournalFilter(since=start, until=end)):
+            kind = "ci" if e.op.endswith("_ci") else "relationship"
+            if not e.op.endswith(("_ci", "_relationship")):
+                continue
+            was = out.get(e.entity)
+            entries = was.entries if was is not None else []
+            entries.append((e.seq, e.at, e.actor, e.op, e.reason))
+            before = was.before if was is not None else e.before
+            out[e.entity] = RangeChange(kind, before, e.after, entries)
+        return out
 
     def attribute_columns(self, cls: str, paths: Sequence[str]) -> AttributeColumns:
         """Every record of exactly class ``cls``, by id, as columns: ids, names and the value at

@@ -193,5 +193,7 @@ def reconcile(
         out.print(safe(f"applied: {len(applied['updated'])} attribute updates, "
                        f"{len(applied['created'])} new CIs, {len(applied['kept'])} kept (a "
                        f"higher-priority source owns them), {applied['seen']} CIs seen"))  # fmt: skip
+        if applied["not_created"]:
+            emit(applied["not_created"][:50], ["feed_id", "why"], "table", title="not created")
     else:
         out.print("dry run: nothing written (--apply writes what the rules allow)")

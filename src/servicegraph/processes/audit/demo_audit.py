@@ -26,15 +26,28 @@ YEAR = dt.timedelta(days=365)
 TEAMS = ["platform-ops", "database-team", "network-team", "storage-team", "app-support"]
 
 
-def _ids(sg: ServiceGraph, cls: str, first: int = 1000) -> list[str]:
-    return [c.id for c in sg.store.find_cis(sg.store.model.concrete(cls), first=first).items]
+def _live(sg: ServiceGraph, cls: str, first: int | None) -> list[CI]:
+    classes = sg.store.model.concrete(cls)
+    if first is not None:
+        return sg.store.find_cis(classes, first=first).items
+    wanted = set(classes)
+    return [c for c in sg.store.iter_cis() if c.cls in wanted]
 
 
-def seed_config_history(sg: ServiceGraph, rng: random.Random, now: dt.datetime) -> int:
-    """Monthly writes between a year ago and now (journaled at their dates); returns how many."""
+def seed_config_history(
+    sg: ServiceGraph,
+    rng: random.Random,
+    now: dt.datetime,
+    first: int | None = 1000,
+    sweeps: bool = False,
+) -> int:
+    """Monthly writes between a year ago and now (journaled at their dates); returns how many.
+    ``first`` caps the CIs of each class it touches (None: all, for the benchmark's estate);
+    ``sweeps`` adds what a discovery tool does every month: it sees every live machine again
+    (``last_seen``), the bulk of a real CMDB's journal."""
     start = now - YEAR
-    hosts, vms = _ids(sg, "host"), _ids(sg, "vm")
-    everything = [c.id for c in sg.store.find_cis(sg.store.model.concrete("ci"), first=1000).items]
+    hosts, vms = _live(sg, "host", first), _live(sg, "vm", first)
+    everything = _live(sg, "ci", first)
     writes = 0
 
     def write(batch: Batch, actor: str, when: dt.datetime, reason: str) -> None:
@@ -46,46 +59,60 @@ def seed_config_history(sg: ServiceGraph, rng: random.Random, now: dt.datetime) 
     # month 1: discovery fills in what identifies the machines
     batch = Batch()
     for n, host in enumerate(hosts):
-        batch.add_ci(CI(host, "host", host, {"serial_number": f"SN{100000 + n}",
-                                             "fqdn": f"{host}.dc.example", "last_seen": iso(start)}))  # fmt: skip
+        batch.add_ci(CI(host.id, host.cls, host.name, {
+            "serial_number": f"SN{100000 + n}", "fqdn": f"{host.id}.dc.example",
+            "last_seen": iso(start)}))  # fmt: skip
     for n, vm in enumerate(vms):
-        batch.add_ci(CI(vm, "vm", vm, {"fqdn": f"{vm}.apps.example", "last_seen": iso(start),
-                                       "ip_address": f"10.{n // 250 % 250}.{n % 250}.{10 + n % 7}",
-                                       "os": rng.choice(["RHEL 8.6", "RHEL 9.2", "Ubuntu 22.04"])}))  # fmt: skip
+        batch.add_ci(CI(vm.id, vm.cls, vm.name, {
+            "fqdn": f"{vm.id}.apps.example", "last_seen": iso(start),
+            "ip_address": f"10.{n // 250 % 250}.{n % 250}.{10 + n % 7}",
+            "os": rng.choice(["RHEL 8.6", "RHEL 9.2", "Ubuntu 22.04"])}))  # fmt: skip
     write(batch, "discovery", start + dt.timedelta(days=20), "first discovery run")
     order = list(everything)
     rng.shuffle(order)
     per_month = max(1, len(order) // 14)
+    retired: set[str] = set()
     new_vm = 0
     for month in range(1, 12):
         when = start + dt.timedelta(days=30 * month + 3)
         # the clean-up: owners and support groups, a slice a month
         batch = Batch()
-        for ident in order[(month - 1) * per_month : month * per_month]:
-            batch.add_ci(CI(ident, sg.engine.class_of(ident), ident,
+        for ci in order[(month - 1) * per_month : month * per_month]:
+            batch.add_ci(CI(ci.id, ci.cls, ci.name,
                             {"owner": f"owner{rng.randint(1, 40):02d}@example",
                              "support_group": rng.choice(TEAMS)}))  # fmt: skip
         write(batch, "cmdb.team", when, "CMDB clean-up")
         # vCenter: OS upgrades and a few new VMs on the first hosts
         batch = Batch()
-        for vm in rng.sample(vms, k=min(len(vms), 6)):
-            batch.add_ci(CI(vm, "vm", vm, {"os": rng.choice(["RHEL 9.4", "Ubuntu 24.04"]),
-                                           "last_seen": iso(when)}))  # fmt: skip
-        for _ in range(2 if hosts else 0):
+        for vm in rng.sample(vms, k=min(len(vms), max(6, len(vms) // 50))):
+            batch.add_ci(CI(vm.id, vm.cls, vm.name, {
+                "os": rng.choice(["RHEL 9.4", "Ubuntu 24.04"]), "last_seen": iso(when)}))  # fmt: skip
+        for _ in range(max(2, len(vms) // 500) if hosts else 0):
             new_vm += 1
-            ident = f"vm-new-{new_vm:04d}"
+            ident = f"vm-new-{new_vm:05d}"
             batch.add_ci(CI(ident, "vm", f"new VM {new_vm}", {
                 "status": "active", "environment": "production", "os": "RHEL 9.4",
-                "fqdn": f"{ident}.apps.example", "ip_address": f"10.99.{new_vm // 250}.{new_vm % 250}",
+                "fqdn": f"{ident}.apps.example",
+                "ip_address": f"10.{200 + new_vm // 62500}.{new_vm // 250 % 250}.{new_vm % 250}",
                 "last_seen": iso(when)}))  # fmt: skip
-            batch.add_relationship(Relationship(ident, "HOSTED_ON", rng.choice(hosts)))
+            batch.add_relationship(Relationship(ident, "HOSTED_ON", rng.choice(hosts).id))
         write(batch, "vcenter", when + dt.timedelta(days=1), "vCenter sync")
-        # engineers retire a VM now and then
+        # engineers retire VMs now and then
         if month % 3 == 0 and vms:
-            victim = vms[-month]
-            sg.store.write(Batch(retire=[victim]), "ana.engineer", reason="decommissioned",
+            victims = [
+                v.id for v in vms[-month * max(1, len(vms) // 400) :][: max(1, len(vms) // 400)]
+            ]
+            retired.update(victims)
+            sg.store.write(Batch(retire=victims), "ana.engineer", reason="decommissioned",
                            at=iso(when + dt.timedelta(days=2)))  # fmt: skip
             writes += 1
+        if sweeps:  # discovery sees every live machine again (not the ones it lost)
+            seen = iso(when + dt.timedelta(days=5))
+            batch = Batch()
+            for ci in hosts + vms:
+                if ci.id not in retired and rng.random() > 0.01:
+                    batch.add_ci(CI(ci.id, ci.cls, ci.name, {"last_seen": seen}))
+            write(batch, "discovery", when + dt.timedelta(days=5), "discovery run")
     return writes
 
 

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from servicegraph.errors import Problem, ValidationFailed
+from servicegraph.graph.gcpause import paused_gc
+from servicegraph.graph.history import Snapshot
+from servicegraph.graph.model import Model
 from servicegraph.graph.records import CI
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.audit.policy import AuditPolicy, ComplianceRule
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
 
     from servicegraph.graph.engine import TopologyEngine
 
-__all__ = ["HealthResult", "cmdb_health"]
+__all__ = ["HealthResult", "cmdb_health", "snapshot_health"]
 
 CATEGORIES = ("completeness", "correctness", "compliance")
 
@@ -95,6 +98,7 @@ class HealthResult:
         return fig
 
 
+@paused_gc()  # one pass builds a finding per gap: ~300k small objects at 100k CIs
 def cmdb_health(
     engine: TopologyEngine,
     store: GraphStore,
@@ -104,23 +108,70 @@ def cmdb_health(
     now: dt.datetime | None = None,
 ) -> HealthResult:
     """Audit the live CIs (of ``cls`` and its subclasses; in ``service``'s dependency closure)."""
-    now = now or dt.datetime.now(dt.UTC)
     model = store.model
-    if cls is not None and cls not in model.classes:
-        raise ValidationFailed([Problem("health", "class", f"unknown class {cls!r}")], wrote=False)
-    ci_classes = model.concrete(cls) if cls else model.concrete("ci")
-    ci_classes = frozenset(c for c in ci_classes if model.is_a(c, "ci"))
+    ci_classes = _classes(model, cls)
     scope: set[str] | None = None
     if service is not None:
         scope = set(engine.reach([service], "down", types=engine.impact_type_names))
     source = store.get_cis(sorted(scope)).values() if scope is not None else store.iter_cis()
     records = [ci for ci in source if ci.cls in ci_classes and ci.status != "retired"]
+    edges = _outgoing(engine, [r.id for r in records])
+    return _audit(records, edges, model, policy, now or dt.datetime.now(dt.UTC),
+                  {"class": cls, "service": service})  # fmt: skip
+
+
+@paused_gc()
+def snapshot_health(
+    snapshot: Snapshot, model: Model, policy: AuditPolicy, now: dt.datetime, cls: str | None = None
+) -> HealthResult:
+    """The same audit of the graph as it was (a journal :class:`Snapshot`), judged at ``now``
+    (the point's time: what was stale then)."""
+    ci_classes = _classes(model, cls)
+    records = []
+    retired = set()
+    for ident, record in snapshot.cis.items():
+        attrs = record.get("attributes") or {}
+        if attrs.get("status") == "retired":
+            retired.add(ident)
+        elif record["class"] in ci_classes:
+            records.append(CI.from_dict(record))
+    edges = _Edges()
+    audited = {r.id for r in records}
+    pairs: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for rel in snapshot.relationships.values():
+        here, there, kind = rel["source"], rel["target"], rel["type"]
+        if here not in audited:
+            continue
+        if there in retired or there not in snapshot.cis:
+            edges.retired.setdefault(here, []).append((kind, there))
+        else:
+            edges.live.setdefault(kind, set()).add(here)
+        pairs[(here, there)].append(kind)
+    for (here, there), kinds in pairs.items():
+        if len(kinds) > 1:
+            edges.parallel.setdefault(here, {})[there] = kinds
+    return _audit(records, edges, model, policy, now, {"class": cls, "seq": snapshot.seq})
+
+
+def _classes(model: Model, cls: str | None) -> frozenset[str]:
+    if cls is not None and cls not in model.classes:
+        raise ValidationFailed([Problem("health", "class", f"unknown class {cls!r}")], wrote=False)
+    return frozenset(c for c in model.concrete(cls or "ci") if model.is_a(c, "ci"))
+
+
+def _audit(
+    records: list[CI],
+    edges: _Edges,
+    model: Model,
+    policy: AuditPolicy,
+    now: dt.datetime,
+    scope: dict[str, Any],
+) -> HealthResult:
     records.sort(key=lambda ci: ci.id)
     expected, needs, rules = _per_class(model, policy, {ci.cls for ci in records})
     findings: list[dict[str, Any]] = []
     tallies: dict[str, _Tally] = defaultdict(_Tally)
     incorrect: set[str] = set()
-    out_types = _outgoing(engine, [r.id for r in records])
 
     def find(rule: str, category: str, ci: CI, detail: str, fix: str) -> None:
         findings.append({"rule": rule, "category": category, "ci": ci.id, "class": ci.cls,
@@ -138,27 +189,25 @@ def cmdb_health(
                 tally.filled += 1
             else:
                 find(f"{kind}_attribute", "completeness", ci, f"{name} is not set", fix)
-        types = out_types.get(ci.id, {})
         for rel in spec.recommended_relationships:
             tally.expected += 1
-            if types.get(rel, {}).get("live"):
+            if ci.id in edges.live.get(rel, ()):
                 tally.filled += 1
             else:
                 find("recommended_relationship", "completeness", ci, f"no {rel} relationship",
                      f"add {ci.id} -{rel}-> … (e.g. its location)")  # fmt: skip
         for need in needs[ci.cls]:
-            if not any(types.get(t, {}).get("live") for t in need["types"]):
+            if not any(ci.id in edges.live.get(t, ()) for t in need["types"]):
                 find("orphan", "correctness", ci,
                      f"a {ci.cls} needs a {' or '.join(need['types'])} relationship to a live CI",
                      str(need["fix"]))  # fmt: skip
-        for rel, ends in types.items():
-            for target in ends.get("retired", []):
-                find("relationship_to_retired", "correctness", ci,
-                     f"{rel} -> {target}, which is retired",
-                     f"remove the relationship or point it at the CI that replaced {target}")  # fmt: skip
-        for target, rels in _parallel(types).items():
+        for rel, target in edges.retired.get(ci.id, ()):
+            find("relationship_to_retired", "correctness", ci,
+                 f"{rel} -> {target}, which is retired",
+                 f"remove the relationship or point it at the CI that replaced {target}")  # fmt: skip
+        for target, rels in edges.parallel.get(ci.id, {}).items():
             find("parallel_relationships", "correctness", ci,
-                 f"joined to {target} by {', '.join(rels)}",
+                 f"joined to {target} by {', '.join(sorted(rels))}",
                  "keep the one relationship type that says how they depend")  # fmt: skip
         seen = time_of(ci.attributes.get("last_seen"))
         days = policy.stale_days(ci.cls, model)
@@ -187,38 +236,44 @@ def cmdb_health(
             setattr(total, key, getattr(total, key) + getattr(t, key))
     by_class = {c: {**t.scores(policy.weights), "cis": t.cis} for c, t in sorted(tallies.items())}
     findings.sort(key=lambda f: (CATEGORIES.index(f["category"]), f["rule"], f["ci"]))
-    return HealthResult(total.scores(policy.weights), by_class, findings, total.cis,
-                        {"class": cls, "service": service})  # fmt: skip
+    return HealthResult(total.scores(policy.weights), by_class, findings, total.cis, scope)
 
 
-def _outgoing(engine: TopologyEngine, ids: Collection[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per CI: per relationship type, whether one leads to a live CI, the retired targets, and
-    every target (for parallel relationships)."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
+@dataclass
+class _Edges:
+    """The outgoing relationships of the audited CIs, as the rules ask about them."""
+
+    live: dict[str, set[str]] = field(default_factory=dict)  # type → CIs with one to a live CI
+    retired: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # CI → (type, target)
+    parallel: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # CI → target → types
+
+
+def _outgoing(engine: TopologyEngine, ids: Collection[str]) -> _Edges:
+    """From the engine's arrays, vectorised: per type the CIs with a relationship of it to a live
+    CI; the rare relationships to retired CIs and pairs joined by several types, per CI."""
+    import numpy as np
+
+    edges = _Edges()
     present = [i for i in ids if i in engine.index]
     if not present:
-        return out
+        return edges
     here, there, typ = engine.out_edges(present)
-    alive = engine.alive[there]
+    alive = engine.alive[there].astype(bool)
     names = engine.id_array()
-    for h, t, k, live in zip(names[here].tolist(), names[there].tolist(), typ.tolist(),
-                             alive.tolist(), strict=True):  # fmt: skip
-        entry = out.setdefault(h, {}).setdefault(engine.type_names[k],
-                                                 {"live": False, "retired": [], "targets": []})  # fmt: skip
-        entry["targets"].append(t)
-        if live:
-            entry["live"] = True
-        else:
-            entry["retired"].append(t)
-    return out
-
-
-def _parallel(types: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-    by_target: dict[str, list[str]] = defaultdict(list)
-    for rel, entry in types.items():
-        for target in entry["targets"]:
-            by_target[target].append(rel)
-    return {t: sorted(r) for t, r in by_target.items() if len(r) > 1}
+    for k in np.unique(typ[alive]).tolist():
+        chosen = np.unique(here[alive & (typ == k)])
+        edges.live[engine.type_names[k]] = set(names[chosen].tolist())
+    dead = np.flatnonzero(~alive)
+    for h, t, k in zip(names[here[dead]].tolist(), names[there[dead]].tolist(),
+                       typ[dead].tolist(), strict=True):  # fmt: skip
+        edges.retired.setdefault(h, []).append((engine.type_names[k], t))
+    pair = here.astype(np.int64) * len(names) + there
+    _, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+    multi = np.flatnonzero(counts[inverse] > 1)
+    for h, t, k in zip(names[here[multi]].tolist(), names[there[multi]].tolist(),
+                       typ[multi].tolist(), strict=True):  # fmt: skip
+        edges.parallel.setdefault(h, {}).setdefault(t, []).append(engine.type_names[k])
+    return edges
 
 
 def _per_class(

@@ -24,6 +24,7 @@ from collections import defaultdict
 from typing import Any
 
 from servicegraph.errors import Problem, ValidationFailed
+from servicegraph.graph.gcpause import paused_gc
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import CI, Batch
 from servicegraph.graph.store import GraphStore
@@ -35,6 +36,7 @@ __all__ = ["reconcile"]
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+@paused_gc()  # a 100k-record feed: an identification and a report row per record
 def reconcile(
     store: GraphStore,
     policy: AuditPolicy,
@@ -212,15 +214,23 @@ def _apply(
         attrs.update(last_seen=stamp, source=source if not stronger else owner)
         batch.add_ci(CI(ci.id, ci.cls, name, attrs, ci.version), f"matched[{ci.id}]")
     creatable = set(rules.get("create", []))
-    taken = {m["ci"] for m in report["matched"]}
+    new = set(report["new"])
+    fresh = {r["id"]: f"{source}-{_ID_SAFE.sub('-', r['id'])}".lower() for r in records
+             if r["id"] in new and any(model.is_a(r["class"], c) for c in creatable)}  # fmt: skip
+    taken = {m["ci"] for m in report["matched"]} | set(store.get_cis(list(fresh.values())))
+    skipped = []
     for record in records:
-        if record["id"] not in report["new"]:
+        if record["id"] not in new:
             continue
-        if not any(model.is_a(record["class"], c) for c in creatable):
+        ident = fresh.get(record["id"])
+        if ident is None:
+            skipped.append({"feed_id": record["id"], "why": f"{source} may not create a "
+                            f"{record['class']} (reconciliation.{source}.create)"})  # fmt: skip
             continue
-        ident = f"{source}-{_ID_SAFE.sub('-', record['id'])}".lower()
-        if ident in taken or store.get_ci(ident) is not None:
+        if ident in taken:  # an existing CI, or an earlier feed id that reads alike
+            skipped.append({"feed_id": record["id"], "why": f"the id {ident} is taken"})
             continue
+        taken.add(ident)
         attrs = {k: v for k, v in (record.get("attributes") or {}).items()}
         attrs.update(last_seen=stamp, source=source, status="active")
         batch.add_ci(CI(ident, record["class"], record.get("name") or record["id"], attrs),
@@ -228,5 +238,5 @@ def _apply(
         created.append({"feed_id": record["id"], "ci": ident})
     if batch.cis:
         store.write(batch, source, reason=f"reconciliation of a {source} feed")
-    return {"updated": updated, "kept": kept, "created": created,
+    return {"updated": updated, "kept": kept, "created": created, "not_created": skipped,
             "seen": len(matched)}  # fmt: skip

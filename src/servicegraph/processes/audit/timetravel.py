@@ -5,6 +5,7 @@ changed between two such points, attribute by attribute, with who changed it.
 * :func:`diff` — CIs created, updated (``before → after`` per attribute), retired, deleted;
   relationships added and removed; each with the journal's actor, time and reason;
 * :func:`ci_as_of` — one CI and its relationships as they were (only their own journal entries);
+* :func:`health_over_time` — CMDB health at several points, from one replay;
 * :func:`open_as_of` — the whole graph as it was, in a temporary store of its own (impact and
   every other analysis then run on it unchanged);
 * baselines of any CI set (ids, a class, a service and its dependency closure): a ``baseline``
@@ -13,23 +14,34 @@ changed between two such points, attribute by attribute, with who changed it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import datetime as dt
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
-from servicegraph.graph.history import changes_between, resolve_point, state_at
+from servicegraph.graph.gcpause import paused_gc
+from servicegraph.graph.history import changes_between, replay, resolve_point, state_at
 from servicegraph.graph.records import CI, Batch, JournalFilter, Relationship, StoreDump
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
+from servicegraph.processes.audit.policy import AuditPolicy
 from servicegraph.processes.listing import record_of, records_of_class
-from servicegraph.processes.times import iso
+from servicegraph.processes.times import iso, time_of
 
 if TYPE_CHECKING:
     from servicegraph.graph.engine import TopologyEngine
 
-__all__ = ["ci_as_of", "create_baseline", "diff", "list_baselines", "open_as_of", "show_baseline"]
+__all__ = [
+    "ci_as_of",
+    "create_baseline",
+    "diff",
+    "health_over_time",
+    "list_baselines",
+    "open_as_of",
+    "show_baseline",
+]
 
 MAX_BASELINE = 50_000  # members named in one baseline record
 
@@ -54,15 +66,18 @@ def diff(
         "relationships": {"added": [], "removed": []},
         "members": len(wanted) if wanted is not None else None,
     }  # fmt: skip
-    for entity, item in sorted(changes_between(store, lo, hi).items()):
-        before, after, by = item["before"], item["after"], item["changes"]
-        if item["kind"] == "ci":
-            if wanted is not None and entity not in wanted:
+    with paused_gc():
+        for entity, item in sorted(changes_between(store, lo, hi).items()):
+            before, after = item.before, item.after
+            by = [{"seq": e[0], "at": e[1], "actor": e[2], "op": e[3], "reason": e[4]}
+                  for e in item.entries]  # fmt: skip
+            if item.kind == "ci":
+                if wanted is not None and entity not in wanted:
+                    continue
+                _ci_change(out["cis"], entity, before, after, by)
                 continue
-            _ci_change(out["cis"], entity, before, after, by)
-        else:
             rec = after or before
-            if wanted is not None and not {rec["source"], rec["target"]} & wanted:
+            if rec is None or (wanted is not None and not {rec["source"], rec["target"]} & wanted):
                 continue
             key = {"source": rec["source"], "type": rec["type"], "target": rec["target"], "by": by}
             if before is None and after is not None:
@@ -104,14 +119,13 @@ def _ci_change(
 
 
 def _attribute_changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
-    def flat(record: dict[str, Any]) -> dict[str, Any]:
-        out = {k: record.get(k) for k in ("class", "name")}
-        out.update({f"attributes.{k}": v for k, v in (record.get("attributes") or {}).items()})
-        return out
-
-    a, b = flat(before), flat(after)
-    return [{"attribute": k, "before": a.get(k), "after": b.get(k)}
-            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]  # fmt: skip
+    out = [{"attribute": k, "before": before.get(k), "after": after.get(k)}
+           for k in ("class", "name") if before.get(k) != after.get(k)]  # fmt: skip
+    was, now = before.get("attributes") or {}, after.get("attributes") or {}
+    for k in sorted(was.keys() | now.keys()):
+        if was.get(k) != now.get(k):
+            out.append({"attribute": f"attributes.{k}", "before": was.get(k), "after": now.get(k)})
+    return out
 
 
 def ci_as_of(store: GraphStore, ident: str, point: str | int) -> dict[str, Any]:
@@ -131,7 +145,8 @@ def ci_as_of(store: GraphStore, ident: str, point: str | int) -> dict[str, Any]:
 
 def export_as_of(store: GraphStore, point: str | int) -> dict[str, Any]:
     """The interchange export as it would have been taken at ``point``."""
-    return state_at(store, resolve_point(store, point)).export()
+    with paused_gc():
+        return state_at(store, resolve_point(store, point)).export()
 
 
 def open_as_of(store: GraphStore, point: str | int, directory: Path) -> SqliteStore:
@@ -140,9 +155,40 @@ def open_as_of(store: GraphStore, point: str | int, directory: Path) -> SqliteSt
     seq = resolve_point(store, point)
     snapshot = state_at(store, seq)
     copy = SqliteStore(directory / f"as-of-{seq}.db", store.model)
-    copy.load_dump(StoreDump(list(snapshot.cis.values()), list(snapshot.relationships.values()),
-                             [], []))  # fmt: skip
+    copy.load_dump(StoreDump(snapshot.ci_records(), snapshot.relationship_records(), [], []))
     return copy
+
+
+def health_over_time(
+    store: GraphStore, policy: AuditPolicy, points: Sequence[str | int], cls: str | None = None
+) -> list[dict[str, Any]]:
+    """CMDB health as of each point, from the journal alone (one replay for all points): rows of
+    point, seq, at, the scores and the CIs audited. Each point is judged at its own time (what
+    was stale then); a seq or baseline is judged at its journal entry's time."""
+    from servicegraph.processes.audit.health import snapshot_health
+
+    resolved = []
+    for point in points:
+        seq = resolve_point(store, point)
+        resolved.append((seq, str(point), _time_of_point(store, point, seq)))
+    rows: dict[str, dict[str, Any]] = {}
+    order = sorted(resolved, key=lambda r: r[0])
+    for (seq, point, when), snapshot in zip(order, replay(store, [r[0] for r in order]),
+                                            strict=True):  # fmt: skip
+        result = snapshot_health(snapshot, store.model, policy, when, cls)
+        rows[point] = {"point": point, "seq": seq, "at": iso(when), **result.scores,
+                       "cis": result.cis}  # fmt: skip
+    return [rows[str(p)] for p in points]
+
+
+def _time_of_point(store: GraphStore, point: str | int, seq: int) -> dt.datetime:
+    text = str(point).strip()
+    if not text.isdigit() and store.get_ci(text) is None:
+        when = dt.datetime.fromisoformat(text)  # resolve_point read it already
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    entry = store.journal(since=seq - 1, limit=1) if seq > 0 else []
+    stamp = time_of(entry[0].at) if entry else None
+    return stamp or dt.datetime.now(dt.UTC)
 
 
 # -- baselines -----------------------------------------------------------------------------------
@@ -210,6 +256,6 @@ def show_baseline(store: GraphStore, ident: str) -> dict[str, Any]:
     return {
         "id": record.id, "name": record.name, "taken_at": a.get("taken_at"), "seq": seq,
         "selector": a.get("selector"),
-        "cis": [state.cis[i].to_dict(with_version=False) for i in members if i in state.cis],
+        "cis": [c.to_dict(with_version=False) for i in members if (c := state.ci(i)) is not None],
         "drift": diff(store, seq, None, members),
     }  # fmt: skip
