@@ -43,7 +43,7 @@ def year_estate(size: int) -> SqliteStore:
         started = time.perf_counter()
         store.write(generate_estate(size, seed=1), "bench", at=iso(NOW - YEAR))
         sg = ServiceGraph(store)
-        writes = seed_config_history(sg, random.Random(3), NOW, first=None, sweeps=True)
+        writes = seed_config_history(sg, random.Random(3), NOW, first=None)
         print(f"  built {path}: {store.head_seq():,} journal entries ({writes} writes over a "
               f"year) in {time.perf_counter() - started:.0f} s")  # fmt: skip
     return store

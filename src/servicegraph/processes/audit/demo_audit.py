@@ -39,12 +39,13 @@ def seed_config_history(
     rng: random.Random,
     now: dt.datetime,
     first: int | None = 1000,
-    sweeps: bool = False,
+    sweeps: bool = True,
 ) -> int:
     """Monthly writes between a year ago and now (journaled at their dates); returns how many.
     ``first`` caps the CIs of each class it touches (None: all, for the benchmark's estate);
     ``sweeps`` adds what a discovery tool does every month: it sees every live machine again
-    (``last_seen``), the bulk of a real CMDB's journal."""
+    (``last_seen``), the bulk of a real CMDB's journal — but one VM in 200, switched off half a
+    year ago without telling anyone (stale now)."""
     start = now - YEAR
     hosts, vms = _live(sg, "host", first), _live(sg, "vm", first)
     everything = _live(sg, "ci", first)
@@ -72,6 +73,8 @@ def seed_config_history(
     rng.shuffle(order)
     per_month = max(1, len(order) // 14)
     retired: set[str] = set()
+    lost = {vm.id for vm in vms[100::200]}
+    born: list[CI] = []  # vCenter's new VMs: discovery finds them too
     new_vm = 0
     for month in range(1, 12):
         when = start + dt.timedelta(days=30 * month + 3)
@@ -96,6 +99,7 @@ def seed_config_history(
                 "ip_address": f"10.{200 + new_vm // 62500}.{new_vm // 250 % 250}.{new_vm % 250}",
                 "last_seen": iso(when)}))  # fmt: skip
             batch.add_relationship(Relationship(ident, "HOSTED_ON", rng.choice(hosts).id))
+            born.append(CI(ident, "vm", f"new VM {new_vm}"))
         write(batch, "vcenter", when + dt.timedelta(days=1), "vCenter sync")
         # engineers retire VMs now and then
         if month % 3 == 0 and vms:
@@ -106,11 +110,11 @@ def seed_config_history(
             sg.store.write(Batch(retire=victims), "ana.engineer", reason="decommissioned",
                            at=iso(when + dt.timedelta(days=2)))  # fmt: skip
             writes += 1
-        if sweeps:  # discovery sees every live machine again (not the ones it lost)
+        if sweeps:  # discovery sees every live machine again (not the ones switched off)
             seen = iso(when + dt.timedelta(days=5))
             batch = Batch()
-            for ci in hosts + vms:
-                if ci.id not in retired and rng.random() > 0.01:
+            for ci in hosts + vms + born:
+                if ci.id not in retired and not (month >= 6 and ci.id in lost):
                     batch.add_ci(CI(ci.id, ci.cls, ci.name, {"last_seen": seen}))
             write(batch, "discovery", when + dt.timedelta(days=5), "discovery run")
     return writes
