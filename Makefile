@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DB     ?= .demo/servicegraph.db
 
-.PHONY: demo test install lint pytest neo4j-jars bench clean vendor-graphiql notebook
+.PHONY: demo test install lint pytest browser neo4j-jars bench clean vendor-graphiql vendor-web notebook
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ notebook: install
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(HOST)
 
 ## Lint, type-check, then run every test (starts and stops a real Neo4j 5.26).
-test: install neo4j-jars lint pytest
+test: install neo4j-jars browser lint pytest
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
@@ -40,6 +40,12 @@ lint: install
 pytest: install neo4j-jars
 	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m pytest
 
+## Debian's chromium for the browser tests (tests/test_web_ui.py), installed once when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
 neo4j-jars:
 	@if ! ls $(JARS)/neo4j-harness-*.jar >/dev/null 2>&1; then \
 		echo "fetching the Neo4j 5.26 test harness from Maven Central into $(JARS)"; \
@@ -48,11 +54,12 @@ neo4j-jars:
 
 ## Benchmarks (print figures, assert nothing). The reported runs: BENCH_SIZES="100000 1000000".
 BENCH_SIZES ?= 20000
-bench: install neo4j-jars
+bench: install neo4j-jars browser
 	$(PY) -m bench.engine --sizes $(BENCH_SIZES)
 	$(PY) -m bench.availability --size $(firstword $(BENCH_SIZES))
 	$(PY) -m bench.incidents --size $(lastword $(BENCH_SIZES))
 	$(PY) -m bench.audit --size $(firstword $(BENCH_SIZES))
+	$(PY) -m bench.web --size $(firstword $(BENCH_SIZES))
 	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m bench.import_throughput --size $(lastword $(BENCH_SIZES))
 
 ## Refresh the GraphiQL files the server ships (pinned in web/graphiql/package.json + lock; needs npm).
@@ -71,6 +78,17 @@ vendor-graphiql:
 		(echo "$$p is MIT licensed (its package.json; the package ships no LICENSE file)."; \
 		 echo "It is by the GraphQL contributors, as GraphiQL; the MIT text:"; echo; \
 		 cat web/graphiql/node_modules/graphiql/LICENSE) > $$out; fi; done
+
+## Refresh the web map's library files (pinned in web/app/package.json + lock; needs npm).
+WEB_VENDOR := src/servicegraph/api/static/vendor
+vendor-web:
+	cd web/app && npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(WEB_VENDOR)
+	cp web/app/node_modules/cytoscape/dist/cytoscape.min.js \
+		web/app/node_modules/cytoscape-dagre/dist/cytoscape-dagre.min.js $(WEB_VENDOR)/
+	cp web/app/node_modules/cytoscape/LICENSE $(WEB_VENDOR)/LICENSE.cytoscape
+	cp web/app/node_modules/cytoscape-dagre/LICENSE $(WEB_VENDOR)/LICENSE.cytoscape-dagre
+	cp web/app/node_modules/@dagrejs/dagre/LICENSE $(WEB_VENDOR)/LICENSE.dagre
 
 clean:
 	rm -rf $(VENV) .demo servicegraph.db servicegraph.db-wal servicegraph.db-shm

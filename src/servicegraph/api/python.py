@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # numpy, pandas, networkx and numba load when an analysis nee
     import networkx as nx
     import pandas as pd
 
+    from servicegraph.api.maps import MapView
     from servicegraph.graph.engine import Direction, TopologyEngine
     from servicegraph.processes.audit.health import HealthResult
     from servicegraph.processes.availability import AvailabilityResult
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # numpy, pandas, networkx and numba load when an analysis nee
     from servicegraph.processes.incident.problem import ProblemManager
     from servicegraph.processes.incident.rca import RootCauseResult
     from servicegraph.processes.release import ReleaseManager
-    from servicegraph.processes.topology import DependencyMap, MapDirection
+    from servicegraph.processes.topology import MapDirection
 
 __all__ = ["ServiceGraph", "connect"]
 
@@ -218,6 +219,24 @@ class ServiceGraph:
         past._cleanup = directory
         return past
 
+    def dependency_map(
+        self,
+        root: str,
+        direction: str = "DOWNSTREAM",
+        max_depth: int | None = 3,
+        types: list[str] | None = None,
+    ) -> MapView:
+        """The CIs around ``root`` (``DOWNSTREAM``: what it needs, ``UPSTREAM``: what needs it,
+        ``BOTH``) within ``max_depth`` hops, labelled (``.nodes``, ``.edges``, ``.ids``); ``.to_graphml()``, ``.to_dot()``,
+        ``.to_cyjs()``, ``.to_html()`` (the interactive map in one file), ``.to_networkx()``."""
+        from servicegraph.api.maps import map_view
+        from servicegraph.errors import Problem, ValidationFailed
+
+        if direction not in ("DOWNSTREAM", "UPSTREAM", "BOTH"):
+            raise ValidationFailed([Problem("map", "direction",
+                                            f"{direction!r}: DOWNSTREAM, UPSTREAM or BOTH")])  # fmt: skip
+        return map_view(self.engine, self.store, root, direction, max_depth, types)  # type: ignore[arg-type]
+
     def impact(self, ci_ids: Collection[str], max_depth: int | None = None) -> ImpactResult:
         from servicegraph.processes.impact import analyse_impact
 
@@ -276,20 +295,14 @@ class ServiceGraph:
     ) -> dict[str, int]:
         return self.engine.reach(ci_ids, direction, max_depth, types)
 
-    def dependency_map(
-        self, root: str, direction: MapDirection = "DOWNSTREAM", max_depth: int | None = None
-    ) -> DependencyMap:
-        from servicegraph.processes.topology import dependency_map
-
-        return dependency_map(self.engine, root, direction, max_depth)
-
     def map_figure(
         self, root: str, direction: MapDirection = "DOWNSTREAM", max_depth: int | None = 3
     ) -> Any:
         """The dependency map of ``root`` as a plotly figure (layers by hops, colour by class)."""
         from servicegraph.api.figures import dependency_map_figure
+        from servicegraph.processes.topology import dependency_map
 
-        found = self.dependency_map(root, direction, max_depth)
+        found = dependency_map(self.engine, root, direction, max_depth)
         return dependency_map_figure(found, self.store.labels(list(found.nodes)))
 
     def subgraph(self, ci_ids: Collection[str]) -> nx.DiGraph:

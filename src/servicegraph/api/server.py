@@ -23,7 +23,7 @@ from cross_web import HTTPException
 from fastapi import FastAPI, Request
 from graphql import GraphQLError
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
@@ -40,6 +40,13 @@ from servicegraph.processes.access import authenticate
 __all__ = ["create_app"]
 
 STATIC = Path(__file__).parent / "static"
+APP_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 MAX_ERRORS = 100  # errors listed in one response; `extensions.errorCount` gives the total
 _thread_loops = threading.local()
 
@@ -258,6 +265,13 @@ def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+
+    @app.get("/", include_in_schema=False)
+    def web_app() -> Response:
+        """The web map and impact explorer: its page and scripts from /static (nothing from a
+        CDN; a content security policy allows this origin's scripts only — inline styles are
+        allowed, cytoscape.js sets them); its data through /graphql with the user's token."""
+        return HTMLResponse((STATIC / "app" / "index.html").read_text("utf-8"), headers=APP_HEADERS)
 
     @app.get("/health")
     def health(request: Request) -> Response:

@@ -1,6 +1,6 @@
-"""Dependency maps: the CIs around a root, upstream (what depends on it, towards the services) or
-downstream (what it depends on, towards the infrastructure), with the relationships among them,
-ready for a graph library.
+"""Dependency maps: the CIs around a root, upstream (what depends on it, towards the services),
+downstream (what it depends on, towards the infrastructure) or both, with the relationships among
+them, ready for a graph library (labelled for people and written as files in ``api.maps``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DependencyMap", "dependency_map"]
 
-MapDirection = Literal["UPSTREAM", "DOWNSTREAM"]
+MapDirection = Literal["UPSTREAM", "DOWNSTREAM", "BOTH"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,14 @@ def dependency_map(
     max_depth: int | None = None,
     types: Collection[str] | None = None,
 ) -> DependencyMap:
-    """The CIs within ``max_depth`` hops of ``root`` in ``direction`` and the edges among them."""
-    nodes = engine.reach([root], "down" if direction == "DOWNSTREAM" else "up", max_depth, types)
+    """The CIs within ``max_depth`` hops of ``root`` in ``direction`` (BOTH: the union of the two,
+    each at its nearer distance) and the edges among them."""
+    if direction == "BOTH":
+        nodes = engine.reach([root], "up", max_depth, types)
+        for ident, hops in engine.reach([root], "down", max_depth, types).items():
+            nodes[ident] = min(hops, nodes.get(ident, hops))
+    else:
+        nodes = engine.reach(
+            [root], "down" if direction == "DOWNSTREAM" else "up", max_depth, types
+        )
     return DependencyMap(root, direction, nodes, engine.edges_among(list(nodes), types))

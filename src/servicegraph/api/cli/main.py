@@ -35,6 +35,7 @@ from servicegraph.api.cli.common import (
     safe,
 )
 from servicegraph.api.cli.incidents import incident_app, problem_app, rca, report_app
+from servicegraph.api.cli.maps import map_command
 from servicegraph.api.cli.output import check_format, emit
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
@@ -577,7 +578,8 @@ def serve(
             f'-d \'{{"query": "{{ me {{ user role }} }}"}}\' {url}/graphql\n'
         )
         sys.stdout.flush()
-    out.print(f"GraphQL on {url}/graphql (GraphiQL in a browser; set the Authorization header)")
+    out.print(f"Web map on {url}/ (open it in a browser and paste the token); GraphQL on "
+              f"{url}/graphql (GraphiQL in a browser; set the Authorization header)")  # fmt: skip
     app = create_app(sg)  # builds the topology engine
     # The engine's and the libraries' objects live as long as the process: keep them out of the
     # cyclic collector's full passes, which otherwise pause requests that allocate a lot.
@@ -631,6 +633,7 @@ app.command("rca")(rca)
 app.command("health")(health)
 app.command("diff")(diff)
 app.command("reconcile")(reconcile)
+app.command("map")(map_command)
 app.add_typer(baseline_app, name="baseline")
 register_admin_commands(app)
 

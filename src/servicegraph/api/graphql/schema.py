@@ -21,6 +21,7 @@ from servicegraph.api.graphql.availability import AvailabilityQuery
 from servicegraph.api.graphql.changes import ChangeMutation, ChangeQuery
 from servicegraph.api.graphql.fast_lists import FastListExecutor
 from servicegraph.api.graphql.incidents import IncidentMutation, IncidentQuery
+from servicegraph.api.graphql.maps import MapQuery
 from servicegraph.api.graphql.types import (
     SCALARS,
     CIConnection,
@@ -30,7 +31,6 @@ from servicegraph.api.graphql.types import (
     CISort,
     CIType,
     DataWarning,
-    DependencyMap,
     Impact,
     ImpactedCI,
     ImpactedCustomer,
@@ -39,9 +39,6 @@ from servicegraph.api.graphql.types import (
     ImpactStatus,
     Info,
     JournalEntryType,
-    MapDirection,
-    MapEdge,
-    MapNode,
     Me,
     PageInfo,
     RelationshipConnection,
@@ -60,14 +57,12 @@ from servicegraph.graph.records import Batch, Relationship, encode_cursor
 from servicegraph.processes.configuration import guarded_write
 from servicegraph.processes.impact import analyse_impact
 from servicegraph.processes.listing import CIQuery, check_relationship_types
-from servicegraph.processes.topology import dependency_map
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
 MAX_PAGE = 500
 MAX_IMPACTED = 100_000
-MAX_MAP_NODES = 20_000
 MAX_MUTATION_ITEMS = 1000
 MAX_SEEDS = 10_000  # CIs failing together in one impact
 
@@ -258,45 +253,6 @@ class CMDBQuery:
             ],
         )
 
-    @strawberry.field(
-        description="The CIs around a root and the relationships among them, for a graph view."
-    )
-    async def dependency_map(
-        self,
-        info: Info,
-        root_id: strawberry.ID,
-        direction: MapDirection = MapDirection.DOWNSTREAM,
-        max_depth: int | None = 3,
-        types: list[str] | None = None,
-    ) -> DependencyMap:
-        info.context.actor("read")
-        found = dependency_map(
-            info.context.sg.engine, str(root_id), direction.value, max_depth, types
-        )
-        if len(found.nodes) > MAX_MAP_NODES:
-            raise ValidationFailed(
-                [
-                    Problem(
-                        "arguments",
-                        "maxDepth",
-                        f"the map has {len(found.nodes)} CIs, more than {MAX_MAP_NODES}; "
-                        "lower maxDepth or filter types",
-                    )
-                ],
-                wrote=False,
-            )
-        cis = _labelled(info, list(found.nodes))
-        return DependencyMap(
-            nodes=[
-                MapNode(id=c.id, name=c.name, class_=c.class_, distance=found.nodes[str(c.id)])
-                for c in cis.values()
-            ],
-            edges=[
-                MapEdge(source=strawberry.ID(s), target=strawberry.ID(d), type=t)
-                for s, t, d in found.edges
-            ],
-        )
-
     @strawberry.field(description="Journal entries after a seq (optionally of one entity).")
     def journal(
         self, info: Info, entity: str | None = None, since: int = 0, first: int = 100
@@ -408,7 +364,7 @@ class MaskUnexpected(MaskErrors):
 
 
 @strawberry.type
-class Query(CMDBQuery, ChangeQuery, AvailabilityQuery, IncidentQuery, AuditQuery):
+class Query(CMDBQuery, ChangeQuery, AvailabilityQuery, IncidentQuery, AuditQuery, MapQuery):
     """The root query: the CMDB, change and release, availability, incidents and problems,
     configuration audit."""
 

@@ -23,12 +23,6 @@ class RelationshipDirection(Enum):
     INCOMING = "incoming"  # this CI is the target (what depends on it)
 
 
-@strawberry.enum
-class MapDirection(Enum):
-    UPSTREAM = "UPSTREAM"  # against the arrows: what depends on the root, towards the services
-    DOWNSTREAM = "DOWNSTREAM"  # with the arrows: what the root depends on, towards infrastructure
-
-
 @strawberry.enum(description="How an update treats attributes it does not name.")
 class WriteMode(Enum):
     MERGE = "MERGE"  # given attributes change, absent ones stay, null removes one
@@ -265,27 +259,6 @@ class Impact:
         description="Stored values of CIs the analysis reached that could not be used as they "
         "are (named, with the fix); the answer treats them as the default.",
     )
-
-
-@strawberry.type
-class MapNode:
-    id: strawberry.ID
-    name: str
-    class_: str = strawberry.field(name="class")
-    distance: int
-
-
-@strawberry.type
-class MapEdge:
-    source: strawberry.ID
-    target: strawberry.ID
-    type: str
-
-
-@strawberry.type
-class DependencyMap:
-    nodes: list[MapNode]
-    edges: list[MapEdge]
 
 
 @strawberry.type
