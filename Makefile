@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DB     ?= .demo/servicegraph.db
 
-.PHONY: demo test install lint pytest browser neo4j-jars bench clean vendor-graphiql vendor-web notebook
+.PHONY: demo test install lint pytest browser wrk neo4j-jars bench clean vendor-graphiql vendor-web notebook
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
+## wrk for the request-throughput benchmark, installed once when missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "installing Debian's wrk for the benchmarks"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+
 neo4j-jars:
 	@if ! ls $(JARS)/neo4j-harness-*.jar >/dev/null 2>&1; then \
 		echo "fetching the Neo4j 5.26 test harness from Maven Central into $(JARS)"; \
@@ -54,12 +59,13 @@ neo4j-jars:
 
 ## Benchmarks (print figures, assert nothing). The reported runs: BENCH_SIZES="100000 1000000".
 BENCH_SIZES ?= 20000
-bench: install neo4j-jars browser
+bench: install neo4j-jars browser wrk
 	$(PY) -m bench.engine --sizes $(BENCH_SIZES)
 	$(PY) -m bench.availability --size $(firstword $(BENCH_SIZES))
 	$(PY) -m bench.incidents --size $(lastword $(BENCH_SIZES))
 	$(PY) -m bench.audit --size $(firstword $(BENCH_SIZES))
 	$(PY) -m bench.web --size $(firstword $(BENCH_SIZES))
+	$(PY) -m bench.throughput --size $(firstword $(BENCH_SIZES))
 	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m bench.import_throughput --size $(lastword $(BENCH_SIZES))
 
 ## Refresh the GraphiQL files the server ships (pinned in web/graphiql/package.json + lock; needs npm).

@@ -40,11 +40,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument("--neo4j-heap", default="8g", help="the whole import is one transaction")
+    parser.add_argument("--neo4j-page-cache", default="2g", help="as a deployment sets it")
     args = parser.parse_args()
     model = load_model()
     with tempfile.TemporaryDirectory() as tmp, SqliteStore(Path(tmp) / "b.db", model) as sqlite:
         measure("sqlite", sqlite, args.size)
-    srv = server.start(heap=args.neo4j_heap)
+    srv = server.start(heap=args.neo4j_heap, page_cache=args.neo4j_page_cache)
     try:
         with Neo4jStore(srv.uri, model) as neo:
             measure("neo4j", neo, args.size)

@@ -118,6 +118,20 @@ def _start_demo(db: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
     return proc, lines
 
 
+def wait_until_serving(url: str, proc: subprocess.Popen[Any], timeout: float = 120) -> None:
+    """Until ``url``/health answers; a server that exits or takes too long fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, f"serve exited with {proc.returncode}"
+        assert time.monotonic() < deadline, "serve did not come up"
+        time.sleep(0.3)
+
+
 def _token(lines: list[str]) -> str:
     (line,) = [x for x in lines if x.strip().startswith("export SG_TOKEN=")]
     return line.strip().split("=", 1)[1]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_everyday import _free_port, _start_demo, _token
+from tests.test_everyday import _free_port, _start_demo, _token, wait_until_serving
 
 MAP = """query($root: ID!, $types: [String!]) {
     dependencyMap(rootId: $root, direction: BOTH, maxDepth: 3, types: $types) {
@@ -62,15 +61,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     proc, lines = _start_demo(db, port)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.3)
+        wait_until_serving(url, proc)
         yield Site(url, _token(lines))
     finally:
         proc.terminate()

@@ -58,14 +58,21 @@ class Neo4jServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _bytes(size: str) -> int:
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    unit = size[-1].lower()
+    return int(size[:-1]) * units[unit] if unit in units else int(size)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def start(heap: str = "1g", timeout: float = 180) -> Neo4jServer:
-    """Start a fresh server; raise RuntimeError with its output if it does not come up."""
+def start(heap: str = "1g", page_cache: str = "512m", timeout: float = 180) -> Neo4jServer:
+    """Start a fresh server with a JVM heap and page cache (sizes like ``512m``, ``2g``); raise
+    RuntimeError with its output if it does not come up."""
     jars = ensure_jars()
     directory = Path(tempfile.mkdtemp(prefix="servicegraph-neo4j-"))
     port = free_port()
@@ -79,6 +86,7 @@ def start(heap: str = "1g", timeout: float = 180) -> Neo4jServer:
             str(HERE / "Launcher.java"),
             str(port),
             str(directory / "db"),
+            str(_bytes(page_cache)),
         ],
         stdin=subprocess.PIPE,
         stdout=log,

@@ -239,6 +239,19 @@ class _TooLarge(Exception):
     pass
 
 
+WORKER_DB = "SERVICEGRAPH_SERVE_DB"  # what `serve --workers N` hands its worker processes
+WORKER_MODEL = "SERVICEGRAPH_SERVE_MODEL"
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers N`` process: the store and model its parent was given
+    (each worker holds its own topology engine, caught up from the shared journal per request)."""
+    from servicegraph.api.python import connect
+
+    models = [m for m in os.environ.get(WORKER_MODEL, "").split(os.pathsep) if m]
+    return create_app(connect(os.environ.get(WORKER_DB) or None, models, create=False))
+
+
 def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
     """An app serving ``sg``; the topology engine is built before the first request."""
     limits = limits or Limits.from_env()

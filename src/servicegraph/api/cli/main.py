@@ -549,8 +549,12 @@ def serve(
     ] = False,
     demo_size: Annotated[int, typer.Option(min=50, help="Size of the demo estate.")] = 2000,
     create: CreateOption = False,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Worker processes (each holds its own topology engine)."),
+    ] = 1,
 ) -> None:
-    """Run the GraphQL server (http://HOST:PORT/graphql, GraphiQL in a browser)."""
+    """Run the GraphQL server and the web map (http://HOST:PORT/, /graphql)."""
     import tempfile
 
     import uvicorn
@@ -580,6 +584,15 @@ def serve(
         sys.stdout.flush()
     out.print(f"Web map on {url}/ (open it in a browser and paste the token); GraphQL on "
               f"{url}/graphql (GraphiQL in a browser; set the Authorization header)")  # fmt: skip
+    if workers > 1:  # the workers open the store themselves; this process only supervises
+        from servicegraph.api.server import WORKER_DB, WORKER_MODEL
+
+        os.environ[WORKER_DB] = db or os.environ.get("SERVICEGRAPH_DB", "")
+        os.environ[WORKER_MODEL] = os.pathsep.join(str(m) for m in model or [])
+        sg.close()
+        uvicorn.run("servicegraph.api.server:worker_app", factory=True, host=host, port=port,
+                    workers=workers, log_level="info")  # fmt: skip
+        return
     app = create_app(sg)  # builds the topology engine
     # The engine's and the libraries' objects live as long as the process: keep them out of the
     # cyclic collector's full passes, which otherwise pause requests that allocate a lot.

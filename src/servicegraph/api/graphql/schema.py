@@ -11,7 +11,15 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as alias_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
@@ -64,6 +72,7 @@ MAX_TOKENS = 2000
 MAX_PAGE = 500
 MAX_IMPACTED = 100_000
 MAX_MUTATION_ITEMS = 1000
+DOCUMENT_CACHE = 512  # distinct query texts whose parse and validation are kept
 MAX_SEEDS = 10_000  # CIs failing together in one impact
 
 
@@ -343,14 +352,20 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, ServiceGraphError | GraphQLError)
 
 
-class DepthLimit(QueryDepthLimiter):
-    def __init__(self) -> None:
-        super().__init__(max_depth=MAX_DEPTH)
+# strawberry's limiters make a new rule class per request, which defeats the validation cache
+# (keyed by the rules): the rule classes are made once here.
+_DEPTH_RULE = depth_validator(MAX_DEPTH, None)
+_ALIAS_RULE = alias_validator(MAX_ALIASES)
 
 
-class AliasLimit(MaxAliasesLimiter):
+class DepthLimit(AddValidationRules):
     def __init__(self) -> None:
-        super().__init__(max_alias_count=MAX_ALIASES)
+        super().__init__([_DEPTH_RULE])
+
+
+class AliasLimit(AddValidationRules):
+    def __init__(self) -> None:
+        super().__init__([_ALIAS_RULE])
 
 
 class TokenLimit(MaxTokensLimiter):
@@ -392,6 +407,10 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         extensions=[
+            # parsed and validated documents cached by query text (the limits' rules included):
+            # validation was ~60 % of a small request; bounded, so new texts only evict old ones
+            lambda: ParserCache(maxsize=DOCUMENT_CACHE),
+            lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
             DepthLimit,
             AliasLimit,
             TokenLimit,

@@ -1,0 +1,138 @@
+"""The topology engine's arrays persisted beside the store, so a process opens them instead of
+rebuilding them (at a million CIs the build reads every CI and relationship: 10–12 s).
+
+One file per store: SQLite ``<file>.projection`` beside the database; Neo4j
+``$XDG_CACHE_HOME/servicegraph/projections/<hash of URI and database>.projection``
+(``SERVICEGRAPH_PROJECTION_DIR`` moves every projection file into one folder;
+``SERVICEGRAPH_PROJECTION=off`` turns them off). The file holds the engine as the store's snapshot
+at one journal seq made it, before any journal entry was applied: a JSON header (format, model
+fingerprint, the seq and what the journal's entry at that seq was, the arrays' layout, a CRC-32 of
+the data) and the arrays, 64-byte aligned.
+
+Opening maps the arrays copy-on-write (``np.memmap`` mode ``c``: pages are shared between the
+processes that open the file until one changes them) and the engine then replays the journal after
+the seq, as after any build. The file is used only when everything matches — format, model, the
+journal entry at its seq (a restored or different store has another), its size and checksum —
+else the engine is rebuilt from the store and the file written anew: a stale, foreign or corrupt
+file costs a rebuild, never a wrong answer. Files are written to a temporary name and renamed, so
+a reader sees a whole file or none; two processes building at once both write a valid file and the
+last rename wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from servicegraph.graph.store import GraphStore
+
+__all__ = ["journal_mark", "model_fingerprint", "projection_path", "read", "write"]
+
+MAGIC = b"SGPROJ01"
+FORMAT = 1
+ALIGN = 64
+
+
+def projection_path(store: GraphStore) -> Path | None:
+    """Where ``store``'s projection lives (None: projections are off, or the store has no
+    stable identity)."""
+    if os.environ.get("SERVICEGRAPH_PROJECTION", "").lower() in ("off", "0", "false", "no"):
+        return None
+    folder = os.environ.get("SERVICEGRAPH_PROJECTION_DIR")
+    path = getattr(store, "path", None)
+    if path is not None:
+        name = Path(str(path)).name + ".projection"
+        return Path(folder) / name if folder else Path(str(path) + ".projection")
+    uri = str(getattr(store, "uri", ""))
+    if not uri:
+        return None
+    digest = hashlib.sha256(uri.encode()).hexdigest()[:20]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(folder or cache / "servicegraph" / "projections") / f"{digest}.projection"
+
+
+def model_fingerprint(type_names: list[str], kinds: list[int], class_names: list[str]) -> str:
+    """What the arrays' codes mean: relationship types with their impact kinds, classes."""
+    text = json.dumps([type_names, kinds, class_names])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def journal_mark(store: GraphStore, seq: int) -> list[Any]:
+    """The journal's entry at ``seq`` (time, operation, entity): another store, or this one
+    restored from a backup, has another entry there."""
+    if seq <= 0:
+        return [seq]
+    entries = store.journal(since=seq - 1, limit=1)
+    if not entries or entries[0].seq != seq:
+        return [seq, None]
+    e = entries[0]
+    return [seq, e.at, e.op, e.entity]
+
+
+def write(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Write the file atomically (a temporary name, then a rename)."""
+    layout, offset = [], 0
+    for name, array in arrays.items():
+        data = np.ascontiguousarray(array)
+        layout.append({"name": name, "dtype": data.dtype.str, "shape": list(data.shape),
+                       "offset": offset, "nbytes": int(data.nbytes)})  # fmt: skip
+        offset += -(-int(data.nbytes) // ALIGN) * ALIGN
+    crc = 0
+    for name, array in arrays.items():
+        crc = zlib.crc32(np.ascontiguousarray(array).tobytes(), crc)
+    head = json.dumps({**header, "format": FORMAT, "arrays": layout, "data_bytes": offset,
+                       "crc32": crc}).encode()  # fmt: skip
+    start = -(-(len(MAGIC) + 8 + len(head)) // ALIGN) * ALIGN
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(MAGIC + len(head).to_bytes(8, "little") + head)
+            out.write(b"\0" * (start - len(MAGIC) - 8 - len(head)))
+            for item, array in zip(layout, arrays.values(), strict=True):
+                data = np.ascontiguousarray(array).tobytes()
+                out.write(data + b"\0" * (-(-len(data) // ALIGN) * ALIGN - len(data)))
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """The header and the arrays (memory-mapped copy-on-write), or None when the file is missing,
+    of another format, truncated or corrupt."""
+    try:
+        with path.open("rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                return None
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+        if header.get("format") != FORMAT:
+            return None
+        start = -(-(len(MAGIC) + 8 + size) // ALIGN) * ALIGN
+        if path.stat().st_size != start + int(header["data_bytes"]):
+            return None
+        whole = np.memmap(path, dtype=np.uint8, mode="c", offset=start,
+                          shape=(int(header["data_bytes"]),))  # fmt: skip
+        arrays: dict[str, np.ndarray] = {}
+        crc = 0
+        for item in header["arrays"]:
+            raw = whole[item["offset"] : item["offset"] + item["nbytes"]]
+            crc = zlib.crc32(raw, crc)
+            # a plain ndarray over the mapping (the compiled kernels take ndarrays, not memmaps)
+            arrays[item["name"]] = np.asarray(raw).view(np.dtype(item["dtype"])).reshape(
+                item["shape"]
+            )
+        if crc != header["crc32"]:
+            return None
+        return header, arrays
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
