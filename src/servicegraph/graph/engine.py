@@ -20,9 +20,11 @@ part: they are never impacted, never propagate, and do not count as up members o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 import networkx as nx
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
+from servicegraph.graph import projection
 from servicegraph.graph.kernels import (
     Csr,
     Reached,
@@ -121,6 +124,9 @@ class Propagation:
 class TopologyEngine:
     """An in-memory, journal-refreshed projection of one store's topology."""
 
+    ids: list[str]  # node index -> CI id
+    index: dict[str, int]  # CI id -> node index
+
     def __init__(self, store: GraphStore) -> None:
         self.store = store
         self.model: Model = store.model
@@ -138,23 +144,89 @@ class TopologyEngine:
         self._id_array: np.ndarray | None = None
         self._scratch: Scratch | None = None  # the kernels' per-node arrays, kept between analyses
         self.data_problems: dict[str, DataProblem] = {}  # stored values it could not use
-        self.rebuild()
+        self.opened_from: str = "store"  # or "projection" (the file beside the store)
+        path = projection.projection_path(store)
+        if path is not None and self._open_projection(path):
+            with self._lock:
+                self.refresh()
+        else:
+            self.rebuild()
 
     # -- building -------------------------------------------------------------------------------
     def rebuild(self) -> None:
-        """Load the whole topology from the store and build the CSR arrays."""
+        """Load the whole topology from the store, build the CSR arrays and persist them."""
         nodes, edges, seq = self.store.topology()
         with self._lock:
             self._load(nodes, edges)
             self.seq = seq
+            self.opened_from = "store"
+            self._save_projection()
             self.refresh()
+
+    def _fingerprint(self) -> str:
+        return projection.model_fingerprint(self.type_names, self.type_kind.tolist(),
+                                            self.class_names)  # fmt: skip
+
+    def _save_projection(self) -> None:
+        """Persist the state just built (before any journal entry is applied); a folder that
+        cannot be written only costs the next process a build."""
+        path = projection.projection_path(self.store)
+        if path is None or any("\0" in i for i in self.ids):
+            return
+        header = {"fingerprint": self._fingerprint(), "seq": self.seq, "n": self.n,
+                  "journal": projection.journal_mark(self.store, self.seq),
+                  "data_problems": [p.to_dict() for p in self.data_problems.values()]}  # fmt: skip
+        arrays = {
+            "ids": np.frombuffer("\0".join(self.ids).encode(), dtype=np.uint8),
+            "cls": self.cls, "alive": self.alive, "min_up": self.min_up, "nred": self.nred,
+            "f_src": self.f_src, "f_dst": self.f_dst, "f_type": self.f_type, "f_ptr": self.f_ptr,
+            "r_ptr": self.reverse.ptr, "r_nbr": self.reverse.nbr, "r_typ": self.reverse.typ,
+            "r_eid": self.reverse.eid, "i_ptr": self.impact_reverse.ptr,
+            "i_nbr": self.impact_reverse.nbr, "i_typ": self.impact_reverse.typ,
+            "i_eid": self.impact_reverse.eid,
+        }  # fmt: skip
+        with contextlib.suppress(OSError):
+            projection.write(path, header, arrays)
+
+    def _open_projection(self, path: Path) -> bool:
+        """Take the arrays from the projection file when it is this store's and this model's at a
+        seq the journal still has (False: build instead)."""
+        found = projection.read(path)
+        if found is None:
+            return False
+        header, a = found
+        if header.get("fingerprint") != self._fingerprint():
+            return False
+        seq = int(header["seq"])
+        if header.get("journal") != projection.journal_mark(self.store, seq):
+            return False
+        n = int(header["n"])
+        with self._lock:
+            self.ids = bytes(a["ids"]).decode().split("\0") if n else []
+            self.index = dict(zip(self.ids, range(n), strict=True))
+            self.n = n
+            self._scratch = None
+            self._id_array = None
+            self.cls, self.alive, self.min_up = a["cls"], a["alive"], a["min_up"]
+            self.data_problems = {d["ci"]: DataProblem(**d) for d in header["data_problems"]}
+            self.f_src, self.f_dst, self.f_type, self.f_ptr = (a["f_src"], a["f_dst"],
+                                                               a["f_type"], a["f_ptr"])  # fmt: skip
+            self.forward = _Adjacency(self.f_ptr, self.f_dst, self.f_type,
+                                      np.arange(len(self.f_src)))  # fmt: skip
+            self.reverse = _Adjacency(a["r_ptr"], a["r_nbr"], a["r_typ"], a["r_eid"])
+            self.impact_reverse = _Adjacency(a["i_ptr"], a["i_nbr"], a["i_typ"], a["i_eid"])
+            self._fresh_edges()
+            self.nred = a["nred"]
+            self.seq = seq
+            self.opened_from = "projection"
+        return True
 
     def _load(self, nodes: list[TopologyNode], edges: list[RelKey]) -> None:
         nodes = sorted(nodes)  # indices in id order: the same answers whichever store loaded them
         n = len(nodes)
         cap = max(16, int(n * 1.25))
-        self.ids: list[str] = [row[0] for row in nodes]
-        self.index: dict[str, int] = {ident: i for i, ident in enumerate(self.ids)}
+        self.ids = [row[0] for row in nodes]
+        self.index = {ident: i for i, ident in enumerate(self.ids)}
         self.n = n
         self._scratch = None
         self.cls = np.zeros(cap, dtype=np.int16)
@@ -187,8 +259,13 @@ class TopologyEngine:
         rimp = rorder[hot]
         self.impact_reverse = _Adjacency.of(self.f_dst[rimp], self.f_src[rimp], self.f_type[rimp],
                                             rimp, size)  # fmt: skip
+        self._fresh_edges()
+        self._recount_redundant()
+
+    def _fresh_edges(self) -> None:
+        """The edge state of CSR arrays just built or opened: every edge alive, no overlay."""
         self.impact_kind = self.type_kind[self.impact_reverse.typ]  # per edge, for the kernels
-        self.impact_alive = np.ones(rimp.size, dtype=bool)
+        self.impact_alive = np.ones(len(self.impact_reverse.nbr), dtype=bool)
         self.edge_alive = np.ones(len(self.f_src), dtype=bool)
         self.deleted_edges = 0
         self.base_nodes = self.n
@@ -196,7 +273,6 @@ class TopologyEngine:
         self._overlay_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._overlay_csr: Csr | None = None
         self._forward_cache: tuple[np.ndarray, object, Csr, Csr] | None = None
-        self._recount_redundant()
 
     def _recount_redundant(self) -> None:
         """nred[v]: live redundant dependencies of v whose CI is not retired."""

@@ -86,7 +86,7 @@ def write(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
                        "offset": offset, "nbytes": int(data.nbytes)})  # fmt: skip
         offset += -(-int(data.nbytes) // ALIGN) * ALIGN
     crc = 0
-    for name, array in arrays.items():
+    for array in arrays.values():
         crc = zlib.crc32(np.ascontiguousarray(array).tobytes(), crc)
     head = json.dumps({**header, "format": FORMAT, "arrays": layout, "data_bytes": offset,
                        "crc32": crc}).encode()  # fmt: skip
@@ -97,9 +97,9 @@ def write(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
         with os.fdopen(fd, "wb") as out:
             out.write(MAGIC + len(head).to_bytes(8, "little") + head)
             out.write(b"\0" * (start - len(MAGIC) - 8 - len(head)))
-            for item, array in zip(layout, arrays.values(), strict=True):
-                data = np.ascontiguousarray(array).tobytes()
-                out.write(data + b"\0" * (-(-len(data) // ALIGN) * ALIGN - len(data)))
+            for array in arrays.values():
+                blob = np.ascontiguousarray(array).tobytes()
+                out.write(blob + b"\0" * (-(-len(blob) // ALIGN) * ALIGN - len(blob)))
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -126,10 +126,10 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         crc = 0
         for item in header["arrays"]:
             raw = whole[item["offset"] : item["offset"] + item["nbytes"]]
-            crc = zlib.crc32(raw, crc)
+            crc = zlib.crc32(raw.data, crc)
             # a plain ndarray over the mapping (the compiled kernels take ndarrays, not memmaps)
-            arrays[item["name"]] = np.asarray(raw).view(np.dtype(item["dtype"])).reshape(
-                item["shape"]
+            arrays[item["name"]] = (
+                np.asarray(raw).view(np.dtype(item["dtype"])).reshape(item["shape"])
             )
         if crc != header["crc32"]:
             return None
