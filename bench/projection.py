@@ -59,7 +59,7 @@ def main() -> None:
         store = estate(size)
         path = str(store.path)
         target = projection_path(store)
-        host = next(i for i in (r[0] for r in store.find_cis(["host"], first=1).items) if i)
+        host = store.find_cis(["host"], first=1).items[0].id
         store.close()
         if target is not None:
             target.unlink(missing_ok=True)

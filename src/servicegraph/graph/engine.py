@@ -91,13 +91,15 @@ class Propagation:
 
     def head(self, limit: int) -> Propagation:
         """The nearest ``limit`` impacted nodes (paths still lead back to the seeds)."""
-        return replace(
-            self,
-            nodes=self.nodes[:limit],
-            down=self.down[:limit],
-            distance=self.distance[:limit],
-            cause=self.cause[:limit],
-        )
+        return self.rows(0, limit)
+
+    def rows(self, start: int, stop: int | None) -> Propagation:
+        """Impacted nodes ``start`` to ``stop`` in order (paths still lead back to the seeds)."""
+        if start == 0 and (stop is None or stop >= self.nodes.size):
+            return self
+        cut = slice(start, stop)
+        return replace(self, nodes=self.nodes[cut], down=self.down[cut],
+                       distance=self.distance[cut], cause=self.cause[cut])  # fmt: skip
 
     def paths(self) -> list[list[str]]:
         """The chain of CI ids from a seed to each impacted node (seed first)."""

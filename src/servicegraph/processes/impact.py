@@ -5,11 +5,13 @@ incident impact (8.1) and availability (6.3) through the engine's one propagatio
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from servicegraph.graph.gcpause import paused_gc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,53 +41,69 @@ class ImpactResult:
     def total_impacted(self) -> int:
         return int(self.propagation.nodes.size)
 
-    def impacted(self, limit: int | None = None, names: bool = False) -> list[dict[str, Any]]:
+    def columns(
+        self, names: bool = False, paths: bool = False, limit: int | None = None, start: int = 0
+    ) -> dict[str, Any]:
+        """The impacted CIs as columns, nearest first (numpy arrays, no object per row): id,
+        ``name`` (one store round trip) when ``names``, class, status, distance, ``cause`` (the CI
+        each was reached from: its path's last step) and ``path`` (lists, seed first) when
+        ``paths``; rows ``start`` to ``start + limit`` (default: all)."""
+        p = self.propagation.rows(start, None if limit is None else start + limit)
+        engine = self.engine
+        ids = engine.id_array()
+        out: dict[str, Any] = {"id": ids[p.nodes]}
+        if names:
+            labels = engine.store.labels(out["id"].tolist())
+            out["name"] = np.array([labels.get(i, ("", ""))[1] for i in out["id"].tolist()],
+                                   dtype=object)  # fmt: skip
+        out["class"] = np.asarray(engine.class_names, dtype=object)[engine.cls[p.nodes]]
+        out["status"] = np.where(p.down, "DOWN", "DEGRADED").astype(object)
+        out["distance"] = p.distance
+        out["cause"] = ids[p.cause]
+        if paths:
+            out["path"] = p.paths()
+        return out
+
+    def impacted_chunks(self, size: int, names: bool = True) -> Iterator[list[dict[str, Any]]]:
+        """The impacted rows ``size`` at a time (for streaming a large blast radius)."""
+        for start in range(0, self.total_impacted, size):
+            yield self.impacted(size, names, start)
+
+    @paused_gc()  # a hub's blast radius is hundreds of thousands of rows
+    def impacted(
+        self, limit: int | None = None, names: bool = False, start: int = 0
+    ) -> list[dict[str, Any]]:
         """Impacted CIs, nearest first: id, class, status, distance, path (and ``name``, read
         from the store in one round trip, when ``names``)."""
-        p, ids = self.propagation, self.engine.ids
-        nodes = p.nodes if limit is None else p.nodes[:limit]
-        sliced = p if limit is None else p.head(limit)
-        classes = self.engine.class_names
-        cls = self.engine.cls
-        rows = [
-            {
-                "id": ids[v],
-                "class": classes[int(cls[v])],
-                "status": "DOWN" if down else "DEGRADED",
-                "distance": d,
-                "path": path,
-            }
-            for v, down, d, path in zip(
-                nodes.tolist(),
-                sliced.down.tolist(),
-                sliced.distance.tolist(),
-                sliced.paths(),
-                strict=True,
-            )
-        ]
-        if names:
-            labels = self.engine.store.labels([r["id"] for r in rows])
-            for row in rows:
-                row["name"] = labels.get(row["id"], ("", ""))[1]
-        return rows
+        cols = self.columns(names=names, paths=True, limit=limit, start=start)
+        keys = ["id", "name", "class", "status", "distance", "path"] if names else [
+            "id", "class", "status", "distance", "path"]  # fmt: skip
+        values = [cols[k] if k == "path" else cols[k].tolist() for k in keys]
+        return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("id", "name", "class", "status", "distance", "path")
-        impacted = [{k: row[k] for k in keys} for row in self.impacted(names=True)]
         return {
-            "impacted": impacted,
+            "impacted": self.impacted(names=True),
             "services": self.services,
             "slas": self.slas,
             "customers": self.customers,
             "warnings": self.warnings,
         }
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per impacted CI: id, name, class, status, distance, path."""
+    def summary(self) -> dict[str, Any]:
+        """Everything but the impacted CIs (the first line of ``--format ndjson``)."""
+        down = int(self.propagation.down.sum())
+        return {"total_impacted": self.total_impacted, "down": down,
+                "degraded": self.total_impacted - down, "services": self.services,
+                "slas": self.slas, "customers": self.customers, "warnings": self.warnings}  # fmt: skip
+
+    def to_frame(self, paths: bool = False, names: bool = True) -> pd.DataFrame:
+        """One row per impacted CI, built from the columns: id, name (one store round trip; not
+        when ``names=False``), class, status, distance, cause; ``path`` (lists) when ``paths``."""
         import pandas as pd
 
-        columns = ["id", "name", "class", "status", "distance", "path"]
-        return pd.DataFrame(self.impacted(names=True), columns=columns)
+        cols = self.columns(names=names, paths=paths)
+        return pd.DataFrame(cols)
 
 
 def analyse_impact(

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -36,7 +37,7 @@ from servicegraph.api.cli.common import (
 )
 from servicegraph.api.cli.incidents import incident_app, problem_app, rca, report_app
 from servicegraph.api.cli.maps import map_command
-from servicegraph.api.cli.output import check_format, emit
+from servicegraph.api.cli.output import FORMATS, check_format, emit
 from servicegraph.errors import NotFound, ServiceGraphError
 from servicegraph.graph.connection import open_store, resolve_model
 from servicegraph.graph.records import CI, Batch, JournalFilter
@@ -351,8 +352,10 @@ def impact(
     max_depth: Annotated[
         int | None, typer.Option("--max-depth", min=0, help="Propagate at most N hops.")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
-    limit: Annotated[int, typer.Option(min=1, help="Table: show at most N impacted CIs.")] = 50,
+    fmt: Annotated[str, typer.Option("--format", help="table, json, ndjson or csv")] = "table",
+    limit: Annotated[
+        int, typer.Option(min=1, help="Table: at most N impacted CIs (and services, SLAs, …).")
+    ] = 50,
     as_of: AsOfOption = None,
     db: DbOption = None,
     model: ModelOption = None,
@@ -360,12 +363,20 @@ def impact(
     """What goes DOWN or DEGRADED if these CIs fail, why, and what services, SLAs, customers.
 
     json is the Python to_dict() (every impacted CI with id, name, class, status, distance,
-    path); csv has one row per impacted CI (path as ids joined by ' > ')."""
-    check_format(fmt)
+    path); ndjson streams a summary line, then one line per impacted CI; csv has one row per
+    impacted CI (path as ids joined by ' > ')."""
+    check_format(fmt, (*FORMATS, "ndjson"))
     with open_graph(db, model) as live, live.as_of(as_of) if as_of else live as sg:
         result = sg.impact(ids, max_depth)
         if fmt == "json":
-            sys.stdout.write(json.dumps(result.to_dict(), indent=1, ensure_ascii=False) + "\n")
+            sys.stdout.buffer.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+            sys.stdout.buffer.write(b"\n")
+            return
+        if fmt == "ndjson":  # a summary line, then a line per impacted CI, written as they come
+            write = sys.stdout.buffer.write
+            write(orjson.dumps({"summary": result.summary()}) + b"\n")
+            for chunk in result.impacted_chunks(20_000, names=True):
+                write(b"".join(orjson.dumps(row) + b"\n" for row in chunk))
             return
         rows = result.impacted(limit=None if fmt == "csv" else limit, names=True)
     if fmt == "csv":
@@ -386,17 +397,20 @@ def impact(
     emit(rows, ["id", "name", "class", "status", "hops", "path"])
     if result.total_impacted > len(rows):
         err.print(f"… {result.total_impacted - len(rows)} more (use --limit, or --format json/csv)")
-    for s in result.services:
-        err.print(safe(f"service {s['id']}: {s['status']}"), highlight=False)
-    for s in result.slas:
-        err.print(
-            safe(f"SLA {s['id']}: {s['status']} (services {', '.join(s['services'])})"),
-            highlight=False,
-        )
-    for c in result.customers:
-        err.print(safe(f"customer {c['id']} (SLAs {', '.join(c['slas'])})"), highlight=False)
-    for w in result.warnings:
-        err.print(safe(f"warning: {w['ci']}.{w['attribute']}: {w['detail']}; {w['fix']}"))
+    # at most --limit lines of each kind: a hub's failure hits thousands of services
+    lines = [safe(f"service {s['id']}: {s['status']}") for s in result.services[:limit]]
+    lines += [safe(f"SLA {s['id']}: {s['status']} (services {', '.join(s['services'])})")
+              for s in result.slas[:limit]]  # fmt: skip
+    lines += [safe(f"customer {c['id']} (SLAs {', '.join(c['slas'])})")
+              for c in result.customers[:limit]]  # fmt: skip
+    lines += [safe(f"warning: {w['ci']}.{w['attribute']}: {w['detail']}; {w['fix']}")
+              for w in result.warnings[:limit]]  # fmt: skip
+    hidden = sum(max(0, len(x) - limit) for x in (result.services, result.slas,
+                                                  result.customers, result.warnings))  # fmt: skip
+    if hidden:
+        lines.append(f"… {hidden} more services, SLAs, customers or warnings (use --limit, or "
+                     "--format json)")  # fmt: skip
+    err.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
 @app.command("availability")

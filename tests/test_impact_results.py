@@ -1,0 +1,48 @@
+"""Impact results as columns: the frame, the dict and the streamed ndjson say the same as the rows
+(names from the store, the compact ``cause`` column is the path's last step)."""
+
+from __future__ import annotations
+
+import json
+
+from servicegraph.api.python import ServiceGraph
+from servicegraph.graph.store import GraphStore
+from servicegraph.processes.demo import generate_estate
+from tests.test_cli import run
+
+
+def test_columns_frame_and_dict_agree_with_the_rows(store: GraphStore) -> None:
+    store.write(generate_estate(400, seed=2), "load")
+    sg = ServiceGraph(store)
+    seed = next(i for i in sg.engine.ids if i.startswith("host-"))
+    result = sg.impact([seed])
+    rows = result.impacted(names=True)
+    assert len(rows) == result.total_impacted > 10
+    frame = result.to_frame()
+    assert list(frame.columns) == ["id", "name", "class", "status", "distance", "cause"]
+    assert frame["id"].tolist() == [r["id"] for r in rows]
+    assert frame["name"].tolist() == [r["name"] for r in rows]
+    assert frame["cause"].tolist() == [r["path"][-2] for r in rows]  # the path's last step
+    with_paths = result.to_frame(paths=True, names=False)
+    assert "name" not in with_paths and with_paths["path"].tolist() == [r["path"] for r in rows]
+    assert result.to_dict()["impacted"] == rows
+    assert result.impacted(limit=5, names=True, start=3) == rows[3:8]
+    chunks = list(result.impacted_chunks(7))
+    assert [r for c in chunks for r in c] == rows and all(len(c) <= 7 for c in chunks)
+
+
+def test_impact_streams_as_ndjson_from_the_cli(sqlite_store: GraphStore) -> None:
+    sqlite_store.write(generate_estate(400, seed=2), "load")
+    sg = ServiceGraph(sqlite_store)
+    seed = next(i for i in sg.engine.ids if i.startswith("host-"))
+    expected = sg.impact([seed]).to_dict()
+    db = str(sqlite_store.path)  # type: ignore[attr-defined]
+    done = run("impact", seed, "--format", "ndjson", "--db", db)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(x) for x in done.stdout.splitlines()]
+    summary = lines[0]["summary"]
+    assert summary["total_impacted"] == len(lines) - 1 == len(expected["impacted"])
+    assert summary["services"] == expected["services"] and summary["slas"] == expected["slas"]
+    assert lines[1:] == expected["impacted"]
+    whole = run("impact", seed, "--format", "json", "--db", db)
+    assert json.loads(whole.stdout) == expected
