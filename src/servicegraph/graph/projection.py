@@ -106,6 +106,23 @@ def write(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
         raise
 
 
+def _crc_of(path: Path, start: int, layout: list[dict[str, Any]]) -> int:
+    """The CRC-32 of the arrays, read with plain reads: checking through the mapping would make
+    every page of the file resident in this process (its RSS) before anything needs it."""
+    crc = 0
+    with path.open("rb") as f:
+        for item in layout:
+            f.seek(start + int(item["offset"]))
+            left = int(item["nbytes"])
+            while left:
+                chunk = f.read(min(left, 1 << 24))
+                if not chunk:
+                    return -1
+                crc = zlib.crc32(chunk, crc)
+                left -= len(chunk)
+    return crc
+
+
 def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     """The header and the arrays (memory-mapped copy-on-write), or None when the file is missing,
     of another format, truncated or corrupt."""
@@ -120,19 +137,17 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         start = -(-(len(MAGIC) + 8 + size) // ALIGN) * ALIGN
         if path.stat().st_size != start + int(header["data_bytes"]):
             return None
+        if _crc_of(path, start, header["arrays"]) != header["crc32"]:
+            return None
         whole = np.memmap(path, dtype=np.uint8, mode="c", offset=start,
                           shape=(int(header["data_bytes"]),))  # fmt: skip
         arrays: dict[str, np.ndarray] = {}
-        crc = 0
         for item in header["arrays"]:
             raw = whole[item["offset"] : item["offset"] + item["nbytes"]]
-            crc = zlib.crc32(raw.data, crc)
             # a plain ndarray over the mapping (the compiled kernels take ndarrays, not memmaps)
             arrays[item["name"]] = (
                 np.asarray(raw).view(np.dtype(item["dtype"])).reshape(item["shape"])
             )
-        if crc != header["crc32"]:
-            return None
         return header, arrays
     except (OSError, ValueError, KeyError, TypeError):
         return None
