@@ -135,3 +135,25 @@ def test_processes_that_build_at_once_leave_a_whole_file(
     assert len(again.reach([again.ids[0]], "up")) == int(outputs[0][1])
     assert not [p for p in own_folder.iterdir() if p.suffix == ".tmp"]  # no leftovers
     assert np.array_equal(again.alive[: again.n], fresh(store, monkeypatch).alive[: again.n])
+
+
+def test_a_store_restored_from_a_backup_is_not_answered_from_a_newer_file(
+    store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servicegraph.graph.backup import backup, restore
+
+    store.write(generate_estate(300, seed=6), "load")
+    backup(store, tmp_path / "before.db")
+    host = next(i for i in TopologyEngine(store).ids if i.startswith("host-"))
+    batch = Batch()
+    batch.add_ci(CI("vm-after", "vm", "after the backup"))
+    batch.add_relationship(Relationship("vm-after", "HOSTED_ON", host))
+    store.write(batch, "later")
+    newer = TopologyEngine(store)
+    newer.rebuild()  # the file now holds the graph after the backup
+    assert "vm-after" in newer.reach([host], "up")
+    restore(store, tmp_path / "before.db", replace=True)
+    restored = TopologyEngine(store)
+    assert restored.opened_from == "store"  # the journal no longer has the file's seq
+    assert "vm-after" not in restored.reach([host], "up")
+    assert answers(restored, [host]) == answers(fresh(store, monkeypatch), [host])

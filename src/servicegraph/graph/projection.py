@@ -54,7 +54,8 @@ def projection_path(store: GraphStore) -> Path | None:
     uri = str(getattr(store, "uri", ""))
     if not uri:
         return None
-    digest = hashlib.sha256(uri.encode()).hexdigest()[:20]
+    where = f"{uri}#{getattr(store, 'database', None) or ''}"  # one file per database
+    digest = hashlib.sha256(where.encode()).hexdigest()[:20]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return Path(folder or cache / "servicegraph" / "projections") / f"{digest}.projection"
 
