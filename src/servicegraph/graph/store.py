@@ -17,6 +17,7 @@ from dataclasses import replace as dc_replace
 from typing import Any, Protocol, TypeVar
 
 from servicegraph.errors import Problem, StaleVersion, ValidationFailed
+from servicegraph.graph.gcpause import paused_gc
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
     CI,
@@ -122,14 +123,15 @@ class GraphStore(ABC):
         journal's newest entry, so the journal stays in time order."""
         if not len(batch):
             return WriteResult()
-        problems = check_name("write", "actor", actor, limit=200)
-        if reason is not None:
-            problems += check_name("write", "reason", reason, limit=2_000)
-        stamp = self._journal_time(at, problems) if at is not None else None
-        problems += check_batch(self.model, batch)  # the store's checks add theirs: one full list
-        return self._run_write(
-            lambda tx: self._write_in(tx, batch, actor, progress, problems, reason, stamp)
-        )
+        with paused_gc():  # checking and planning a large batch builds objects by the million
+            problems = check_name("write", "actor", actor, limit=200)
+            if reason is not None:
+                problems += check_name("write", "reason", reason, limit=2_000)
+            stamp = self._journal_time(at, problems) if at is not None else None
+            problems += check_batch(self.model, batch)  # the store's checks add theirs: one list
+            return self._run_write(
+                lambda tx: self._write_in(tx, batch, actor, progress, problems, reason, stamp)
+            )
 
     def _journal_time(self, at: str, problems: list[Problem]) -> str | None:
         try:
