@@ -1,6 +1,7 @@
 """The persisted projection on the estates of ``bench.engine``: in fresh processes, the engine
 built from the store (writing the projection) against opened from it, with each process's peak
-RSS; the CLI's ``impact`` of a host end to end with and without the projection; and the plain
+RSS; the CLI's ``impact`` of a host end to end (table and json) with and without the projection; and
+the plain
 read of the columns the build needs (the floor of any build from the store).
 
     python -m bench.projection --sizes 100000 1000000
@@ -76,13 +77,13 @@ def main() -> None:
               f"{os.path.getsize(target or path) / 2**20:,.0f} MiB file)")  # fmt: skip
         for label, env in (("with the projection", {}),
                            ("without (SERVICEGRAPH_PROJECTION=off)", {"SERVICEGRAPH_PROJECTION": "off"})):  # fmt: skip
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "servicegraph.api.cli", "impact", host, "--db",
-                            path, "--format", "json"], capture_output=True, check=True,
-                           env={**os.environ, **env})  # fmt: skip
-            print(
-                f"CLI impact {host} {label:38s} {time.perf_counter() - started:6.2f} s end to end"
-            )
+            for fmt in ("table", "json"):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "servicegraph.api.cli", "impact", host,
+                                "--db", path, "--format", fmt], capture_output=True, check=True,
+                               env={**os.environ, **env})  # fmt: skip
+                print(f"CLI impact {host} --format {fmt:5s} {label:38s} "
+                      f"{time.perf_counter() - started:6.2f} s end to end")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from typing import Literal
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
 from servicegraph.graph import projection
@@ -238,11 +237,12 @@ class TopologyEngine:
         self.min_up = np.ones(cap, dtype=I32)
         self.data_problems = {}
         self.min_up[:n] = [self._checked_min_up(row[0], row[3]) for row in nodes]
-        frame = pd.DataFrame(edges, columns=["s", "t", "d"])
-        lookup = pd.Index(self.ids)
-        src = lookup.get_indexer(pd.Index(frame["s"])).astype(I32)
-        dst = lookup.get_indexer(pd.Index(frame["d"])).astype(I32)
-        typ = frame["t"].map(self.type_code).fillna(-1).to_numpy().astype(np.int16)
+        # ids to indices with the dictionary, straight into arrays: no frame, no object per row
+        # (pandas' indexer and frame took ~5 s of a 1M-CI build, this ~2.6 s)
+        at, kind, count = self.index.get, self.type_code.get, len(edges)
+        src = np.fromiter((at(e[0], -1) for e in edges), dtype=I32, count=count)
+        dst = np.fromiter((at(e[2], -1) for e in edges), dtype=I32, count=count)
+        typ = np.fromiter((kind(e[1], -1) for e in edges), dtype=np.int16, count=count)
         ok = (src >= 0) & (dst >= 0) & (typ >= 0)  # edges of nodes not loaded yet come from replay
         self._build_csr(src[ok], dst[ok], typ[ok])
 
