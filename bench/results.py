@@ -40,7 +40,7 @@ def main() -> None:
         ("propagate (engine)", lambda: engine.propagate([seed])),
         ("impact (with services, SLAs, customers)", lambda: sg.impact([seed])),
         ("columns, no names", lambda: result.columns()),
-        ("columns with names (one store read)", lambda: result.columns(names=True)),
+        ("columns with names (from the engine)", lambda: result.columns(names=True)),
         ("to_frame(names=False)", lambda: result.to_frame(names=False)),
         ("to_frame()", lambda: result.to_frame()),
         ("to_dict() (rows with names and paths)", lambda: result.to_dict()),

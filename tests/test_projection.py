@@ -58,6 +58,10 @@ def test_an_engine_opens_the_projection_and_answers_as_a_fresh_build(
     host = next(i for i in first.ids if i.startswith("host-"))
     batch.add_relationship(Relationship("vm-new", "HOSTED_ON", host))
     store.write(batch, "later")
+    renamed = next(i for i in first.ids if i.startswith("application-"))
+    rename = Batch()
+    rename.add_ci(CI(renamed, "application", "renamed app"))
+    store.write(rename, "later")
     store.write(Batch(retire=[next(i for i in first.ids if i.startswith("vm-"))]), "later")
     store.write(
         Batch(delete_cis=[next(i for i in first.ids if i.startswith("document-"))]), "later"
@@ -67,6 +71,12 @@ def test_an_engine_opens_the_projection_and_answers_as_a_fresh_build(
     seeds = [host, next(i for i in first.ids if i.startswith("storage-array-")), "vm-new"]
     assert answers(second, seeds) == answers(fresh(store, monkeypatch), seeds)
     assert "vm-new" in second.reach([host], "up")
+    # the engine keeps the names (labels without a store read), renames and new CIs included
+    ids = [i for i in first.ids if store.get_ci(i) is not None] + ["vm-new"]
+    truth = store.labels(ids)
+    assert truth[renamed] == ("application", "renamed app") and truth["vm-new"][1] == "new vm"
+    for engine in (first, second, fresh(store, monkeypatch)):
+        assert engine.labels(ids) == truth
 
 
 def test_stale_foreign_corrupt_or_unwritable_files_cost_a_rebuild_not_an_answer(

@@ -151,14 +151,14 @@ def slow_api(tmp_path: Path, model: Model) -> Iterator[Api]:
 
 
 def test_a_request_stops_at_its_time_budget(slow_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = slow_api.sg.store
-    real = store.labels
+    engine = slow_api.sg.engine
+    real = engine.labels
 
-    def slow_labels(ids: Any) -> Any:  # a store that answers slowly, as a loaded one would
+    def slow_labels(ids: Any) -> Any:  # slow work inside the resolver, as a loaded server's
         time.sleep(0.5)
         return real(ids)
 
-    monkeypatch.setattr(store, "labels", slow_labels)
+    monkeypatch.setattr(engine, "labels", slow_labels)
     started = time.perf_counter()
     body = slow_api.post(
         '{ impact(ciIds: ["cluster-000008"]) { impacted { ci { id } } } }', role="viewer"
@@ -166,7 +166,7 @@ def test_a_request_stops_at_its_time_budget(slow_api: Api, monkeypatch: pytest.M
     assert codes(body) == ["QUERY_TIMEOUT"]
     assert body["errors"][0]["extensions"]["budgetSeconds"] == 0.3
     assert time.perf_counter() - started < 5
-    monkeypatch.setattr(store, "labels", real)
+    monkeypatch.setattr(engine, "labels", real)
     assert "errors" not in slow_api.post("{ me { user } }", role="viewer")  # the server goes on
 
 

@@ -127,6 +127,10 @@ class TopologyEngine:
 
     ids: list[str]  # node index -> CI id
     index: dict[str, int]  # CI id -> node index
+    _names: list[str] | None  # names at build time (None: still in the projection's blob)
+    _names_blob: np.ndarray | None
+    _names_array: np.ndarray | None
+    _name_changes: dict[int, str]  # since the build: new CIs and renames
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
@@ -172,13 +176,15 @@ class TopologyEngine:
         """Persist the state just built (before any journal entry is applied); a folder that
         cannot be written only costs the next process a build."""
         path = projection.projection_path(self.store)
-        if path is None or any("\0" in i for i in self.ids):
+        names = self._name_list()
+        if path is None or any("\0" in i for i in self.ids) or any("\0" in x for x in names):
             return
         header = {"fingerprint": self._fingerprint(), "seq": self.seq, "n": self.n,
                   "journal": projection.journal_mark(self.store, self.seq),
                   "data_problems": [p.to_dict() for p in self.data_problems.values()]}  # fmt: skip
         arrays = {
             "ids": np.frombuffer("\0".join(self.ids).encode(), dtype=np.uint8),
+            "names": np.frombuffer("\0".join(names).encode(), dtype=np.uint8),
             "cls": self.cls, "alive": self.alive, "min_up": self.min_up, "nred": self.nred,
             "f_src": self.f_src, "f_dst": self.f_dst, "f_type": self.f_type, "f_ptr": self.f_ptr,
             "r_ptr": self.reverse.ptr, "r_nbr": self.reverse.nbr, "r_typ": self.reverse.typ,
@@ -204,6 +210,9 @@ class TopologyEngine:
         n = int(header["n"])
         with self._lock:
             self.ids = bytes(a["ids"]).decode().split("\0") if n else []
+            self._names, self._names_blob = None, a["names"]  # decoded when first asked for
+            self._names_array = None
+            self._name_changes = {}
             self.index = dict(zip(self.ids, range(n), strict=True))
             self.n = n
             self._scratch = None
@@ -228,6 +237,10 @@ class TopologyEngine:
         cap = max(16, int(n * 1.25))
         self.ids = [row[0] for row in nodes]
         self.index = {ident: i for i, ident in enumerate(self.ids)}
+        self._names = [row[4] for row in nodes]
+        self._names_blob = None
+        self._names_array = None
+        self._name_changes = {}
         self.n = n
         self._scratch = None
         self.cls = np.zeros(cap, dtype=np.int16)
@@ -342,7 +355,9 @@ class TopologyEngine:
             after = entry.after
             i = self.index.get(after["id"])
             if i is None:
-                i = self._add_node(after["id"], after["class"])
+                i = self._add_node(after["id"], after["class"], str(after.get("name", "")))
+            elif after.get("name") is not None:
+                self._name_changes[i] = str(after["name"])
             attrs = after.get("attributes") or {}
             self.min_up[i] = self._checked_min_up(after["id"], attrs.get("min_up"))
             self._set_alive(after["id"], attrs.get("status") != "retired")
@@ -402,7 +417,7 @@ class TopologyEngine:
         ids = self.id_array()[nodes]
         return [self.data_problems[i] for i in ids.tolist() if i in self.data_problems]
 
-    def _add_node(self, ident: str, cls: str) -> int:
+    def _add_node(self, ident: str, cls: str, name: str) -> int:
         if self.n == len(self.cls):
             grow = max(16, self.n // 2)
             self.cls = np.concatenate([self.cls, np.zeros(grow, dtype=np.int16)])
@@ -416,6 +431,7 @@ class TopologyEngine:
         self.n += 1
         self.ids.append(ident)
         self.index[ident] = i
+        self._name_changes[i] = name
         self.cls[i] = self.class_code.get(cls, 0)
         self.alive[i] = True
         return i
@@ -642,6 +658,43 @@ class TopologyEngine:
             graph.add_nodes_from((i, {"class": self.class_of(i)}) for i in ids)
             graph.add_edges_from((s, d, {"type": t}) for s, t, d in self.edges_among(ids, types))
         return graph
+
+    def _name_list(self) -> list[str]:
+        """The names at build time (from the store, or decoded from the projection once)."""
+        if self._names is None:
+            blob = self._names_blob
+            self._names = (
+                bytes(blob).decode().split("\0") if blob is not None and self.base_nodes else []
+            )
+        return self._names
+
+    def names_of(self, nodes: np.ndarray) -> np.ndarray:
+        """The CIs' names by node index (an object array): the engine keeps them, so a large
+        answer needs no store round trip for its labels."""
+        with self._lock:
+            if self._names_array is None:
+                self._names_array = np.array(self._name_list(), dtype=object)
+            known = self._names_array
+            out = known[np.minimum(nodes, max(len(known) - 1, 0))] if len(known) else (
+                np.full(len(nodes), "", dtype=object))  # fmt: skip
+            if self._name_changes:
+                for row, node in enumerate(nodes.tolist()):
+                    changed = self._name_changes.get(node)
+                    if changed is not None:
+                        out[row] = changed
+            return out
+
+    def labels(self, ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """``id: (class, name)`` of the CIs among ``ids`` the engine knows (as ``store.labels``),
+        from memory, brought up to date from the journal first."""
+        with self._lock:
+            self.refresh()
+            present = [i for i in dict.fromkeys(ids) if i in self.index]
+            nodes = np.array([self.index[i] for i in present], dtype=np.int64)
+            names = self.names_of(nodes).tolist()
+            classes = self.class_names
+            return {i: (classes[int(self.cls[v])], n)
+                    for i, v, n in zip(present, nodes.tolist(), names, strict=True)}  # fmt: skip
 
     def id_array(self) -> np.ndarray:
         """CI ids by node index as a numpy object array (cached until nodes are added)."""

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["journal_mark", "model_fingerprint", "projection_path", "read", "write"]
 
 MAGIC = b"SGPROJ01"
-FORMAT = 1
+FORMAT = 2  # 2: CI names
 ALIGN = 64
 
 

@@ -429,7 +429,7 @@ class SqliteStore(GraphStore):
                 nodes = db.execute(
                     "SELECT id, class, CASE WHEN json_valid(attributes) THEN "
                     "json_extract(attributes, '$.status') END, CASE WHEN json_valid(attributes) "
-                    "THEN json_extract(attributes, '$.min_up') ELSE ? END FROM cis",
+                    "THEN json_extract(attributes, '$.min_up') ELSE ? END, name FROM cis",
                     (UNREADABLE,),
                 ).fetchall()
                 edges = db.execute("SELECT source, type, target FROM relationships").fetchall()

@@ -53,7 +53,7 @@ __all__ = [
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
 Progress = Callable[[int, int], None]
-TopologyNode = tuple[str, str, str | None, Any]  # id, class, status, min_up (as stored)
+TopologyNode = tuple[str, str, str | None, Any, str]  # id, class, status, min_up, name
 # In place of min_up: the node's stored attributes could not be read (written by an older version).
 UNREADABLE = "<unreadable attributes>"
 
@@ -352,8 +352,8 @@ class GraphStore(ABC):
 
     @abstractmethod
     def topology(self) -> tuple[list[TopologyNode], list[RelKey], int]:
-        """Every node as (id, class, status, min_up), every relationship key, and the journal
-        seq they are consistent with (one snapshot, for the topology engine)."""
+        """Every node as (id, class, status, min_up, name), every relationship key, and the
+        journal seq they are consistent with (one snapshot, for the topology engine)."""
 
     @abstractmethod
     def journal(

@@ -45,7 +45,7 @@ class ImpactResult:
         self, names: bool = False, paths: bool = False, limit: int | None = None, start: int = 0
     ) -> dict[str, Any]:
         """The impacted CIs as columns, nearest first (numpy arrays, no object per row): id,
-        ``name`` (one store round trip) when ``names``, class, status, distance, ``cause`` (the CI
+        ``name`` (kept by the engine) when ``names``, class, status, distance, ``cause`` (the CI
         each was reached from: its path's last step) and ``path`` (lists, seed first) when
         ``paths``; rows ``start`` to ``start + limit`` (default: all)."""
         p = self.propagation.rows(start, None if limit is None else start + limit)
@@ -53,9 +53,7 @@ class ImpactResult:
         ids = engine.id_array()
         out: dict[str, Any] = {"id": ids[p.nodes]}
         if names:
-            labels = engine.store.labels(out["id"].tolist())
-            out["name"] = np.array([labels.get(i, ("", ""))[1] for i in out["id"].tolist()],
-                                   dtype=object)  # fmt: skip
+            out["name"] = engine.names_of(p.nodes)
         out["class"] = np.asarray(engine.class_names, dtype=object)[engine.cls[p.nodes]]
         out["status"] = np.where(p.down, "DOWN", "DEGRADED").astype(object)
         out["distance"] = p.distance
@@ -73,8 +71,8 @@ class ImpactResult:
     def impacted(
         self, limit: int | None = None, names: bool = False, start: int = 0
     ) -> list[dict[str, Any]]:
-        """Impacted CIs, nearest first: id, class, status, distance, path (and ``name``, read
-        from the store in one round trip, when ``names``)."""
+        """Impacted CIs, nearest first: id, class, status, distance, path (and ``name`` when
+        ``names``)."""
         cols = self.columns(names=names, paths=True, limit=limit, start=start)
         keys = ["id", "name", "class", "status", "distance", "path"] if names else [
             "id", "class", "status", "distance", "path"]  # fmt: skip
@@ -98,8 +96,8 @@ class ImpactResult:
                 "slas": self.slas, "customers": self.customers, "warnings": self.warnings}  # fmt: skip
 
     def to_frame(self, paths: bool = False, names: bool = True) -> pd.DataFrame:
-        """One row per impacted CI, built from the columns: id, name (one store round trip; not
-        when ``names=False``), class, status, distance, cause; ``path`` (lists) when ``paths``."""
+        """One row per impacted CI, built from the columns: id, name (not when ``names=False``),
+        class, status, distance, cause; ``path`` (lists) when ``paths``."""
         import pandas as pd
 
         cols = self.columns(names=names, paths=paths)

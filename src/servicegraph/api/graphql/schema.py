@@ -106,8 +106,8 @@ def _past_cis(store: Any, ids: list[str]) -> dict[str, CIType]:
 
 
 def _labelled(info: Info, ids: list[str]) -> dict[str, CIType]:
-    """CIs by id with class and name, in one store round trip (other fields load on demand)."""
-    found = info.context.sg.store.labels(list(dict.fromkeys(ids)))
+    """CIs by id with class and name, from the engine's memory (other fields load on demand)."""
+    found = info.context.sg.engine.labels(ids)  # from memory: no store round trip
     return {ident: CIType.labelled(ident, label) for ident, label in found.items()}
 
 
