@@ -98,6 +98,14 @@ def sign_in(page: Any, token: str) -> None:
     page.wait_for_selector("#whoami:has-text('signed in')")
 
 
+def open_map(page: Any, ident: str) -> None:
+    """Search for the CI by its id and open its map from the results."""
+    page.fill("#search", ident)
+    page.click("#search-button")
+    page.click(f"#results button.result[data-id='{ident}']")
+    page.wait_for_selector("body[data-map-ready]", state="attached")
+
+
 def seed_with_outage(site: Site) -> tuple[str, str, dict[str, Any]]:
     """A CI of the demo whose failure takes something DOWN and hits a service on its map (of a
     readable size)."""
@@ -120,10 +128,7 @@ def test_a_first_time_user_finds_a_ci_sees_its_map_and_its_blast_radius(
 ) -> None:
     seed, name, impact = seed_with_outage(site)
     sign_in(page, site.token)
-    page.fill("#search", seed)
-    page.click("#search-button")
-    page.click(f"#results button.result[data-id='{seed}']")
-    page.wait_for_selector("body[data-map-ready]", state="attached")
+    open_map(page, seed)
     api_map = site.map(seed)
     assert int(page.inner_text("#map-count")) == len(api_map["nodes"])
     assert f"Showing {len(api_map['nodes'])} of {len(api_map['nodes'])} CIs" in (
@@ -203,10 +208,7 @@ def test_large_maps_are_capped_and_say_so(page: Any, site: Site) -> None:
         '{ cis(filter: {class: "business_service"}, first: 1) { edges { node { id } } } }'
     )["cis"]["edges"][0]["node"]["id"]
     page.evaluate("() => { servicegraphMap.options.cap = 10; }")  # a small cap for the test
-    page.fill("#search", root)
-    page.click("#search-button")
-    page.click(f"#results button.result[data-id='{root}']")
-    page.wait_for_selector("body[data-map-ready]", state="attached")
+    open_map(page, root)
     info = page.inner_text("#map-info")
     total = len(site.map(root)["nodes"])
     assert total > 10 and f"Showing 10 of {total} CIs" in info and "at most 10 are drawn" in info
@@ -231,10 +233,7 @@ def test_the_map_downloads_as_png_svg_graphml_and_cytoscape_json(
 
     seed, _, _ = seed_with_outage(site)
     sign_in(page, site.token)
-    page.fill("#search", seed)
-    page.click("#search-button")
-    page.click(f"#results button.result[data-id='{seed}']")
-    page.wait_for_selector("body[data-map-ready]", state="attached")
+    open_map(page, seed)
     ids = {n["id"] for n in site.map(seed)["nodes"]}
     files = {}
     for kind in ("png", "svg", "graphml", "cyjs"):

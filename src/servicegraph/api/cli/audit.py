@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +17,7 @@ from servicegraph.api.cli.common import (
     read_json_file,
     safe,
 )
-from servicegraph.api.cli.output import check_format, emit
+from servicegraph.api.cli.output import check_format, emit, write_json
 from servicegraph.processes.access import Actor
 
 AsOfOption = Annotated[
@@ -58,7 +56,7 @@ def health(
     with open_graph(db, model) as sg:
         result = sg.health(cls, service, policy)
     if fmt == "json":
-        sys.stdout.write(json.dumps(result.to_dict(), indent=1, ensure_ascii=False) + "\n")
+        write_json(result.to_dict())
         return
     s = result.scores
     out.print(safe(f"score {s['score']}  completeness {s['completeness']}  correctness "
@@ -86,7 +84,7 @@ def diff(
     with open_graph(db, model) as sg:
         result = sg.diff(start, end)
     if fmt == "json":
-        sys.stdout.write(json.dumps(result, indent=1, ensure_ascii=False, default=str) + "\n")
+        write_json(result)
         return
     out.print(safe(f"from seq {result['from']['seq']} to seq {result['to']['seq']}: "
                    + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result["counts"].items())))  # fmt: skip
@@ -160,7 +158,7 @@ def baseline_show(
 
     with open_graph(db, model) as sg:
         data = show_baseline(sg.store, ident)
-    sys.stdout.write(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n")
+    write_json(data)
 
 
 def reconcile(
@@ -181,7 +179,7 @@ def reconcile(
     with open_graph(db, model) as sg:
         report = sg.reconcile(data, source, apply, policy)
     if fmt == "json":
-        sys.stdout.write(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
+        write_json(report)
         return
     out.print(safe(f"{report['records']} records from {source}: " + ", ".join(
         f"{k} {v}" for k, v in report["counts"].items())))  # fmt: skip

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
 
 from servicegraph.api.cli.common import DbOption, ModelOption, open_graph, out
-from servicegraph.api.cli.output import check_format, emit
+from servicegraph.api.cli.output import check_format, emit, write_json
 from servicegraph.processes.access import Actor
 from servicegraph.processes.change import ACTIONS
 
@@ -43,10 +42,6 @@ def _fields(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _emit(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=1, default=str) + "\n")
-
-
 def _change_row(ci: Any) -> dict[str, Any]:
     return {"id": ci.id, "name": ci.name, "version": ci.version, **ci.attributes}
 
@@ -69,7 +64,7 @@ def change_create(
     with open_graph(db, model) as sg:
         ci = sg.changes.create(change_id, name, change_type, targets, Actor(user, role),
                                **_fields(fields))  # fmt: skip
-        _emit(_change_row(ci))
+        write_json(_change_row(ci))
 
 
 @change_app.command("do")
@@ -88,7 +83,7 @@ def change_do(
         ci = sg.changes.transition(change_id, action, Actor(user, role), reason, **_fields(fields))
         row = _change_row(ci)
         row.pop("assessment", None)
-        _emit(row)
+        write_json(row)
 
 
 @change_app.command("amend")
@@ -102,7 +97,7 @@ def change_amend(
 ) -> None:
     """Edit an RFC before approval (e.g. --set remediation_plan='…')."""
     with open_graph(db, model) as sg:
-        _emit(_change_row(sg.changes.amend(change_id, Actor(user, role), **_fields(fields))))
+        write_json(_change_row(sg.changes.amend(change_id, Actor(user, role), **_fields(fields))))
 
 
 @change_app.command("show")
@@ -114,7 +109,7 @@ def change_show(
     """An RFC with its assessment, targets and history, as JSON."""
     with open_graph(db, model) as sg:
         ci = sg.changes.get(change_id)
-        _emit({**_change_row(ci), "targets": sg.changes.targets(change_id),
+        write_json({**_change_row(ci), "targets": sg.changes.targets(change_id),
                "history": [e.to_dict() for e in sg.store.journal(entity=change_id)]})  # fmt: skip
 
 
@@ -127,7 +122,7 @@ def change_schedule(
 ) -> None:
     """The forward schedule of change in a range, with collisions and their reasons (JSON)."""
     with open_graph(db, model) as sg:
-        _emit(sg.changes.schedule(start, end))
+        write_json(sg.changes.schedule(start, end))
 
 
 @change_app.command("list")
@@ -187,7 +182,7 @@ def release_create(
     with open_graph(db, model) as sg:
         ci = sg.releases.create(release_id, name, release_type, changes, Actor(user, role),
                                 resolves or [], **_fields(fields))  # fmt: skip
-        _emit(_change_row(ci))
+        write_json(_change_row(ci))
 
 
 @release_app.command("baseline")
@@ -201,7 +196,9 @@ def release_baseline(
     """Baseline every CI in the release's combined blast radius."""
     with open_graph(db, model) as sg:
         b = sg.releases.take_baseline(release_id, Actor(user, role))
-        _emit({"baseline": b.id, "seq": b.attributes["seq"], "cis": len(b.attributes["ci_ids"])})
+        write_json(
+            {"baseline": b.id, "seq": b.attributes["seq"], "cis": len(b.attributes["ci_ids"])}
+        )
 
 
 @release_app.command("deploy")
@@ -216,7 +213,9 @@ def release_deploy(
 ) -> None:
     """Record the deployment (refused without a baseline)."""
     with open_graph(db, model) as sg:
-        _emit(_change_row(sg.releases.deploy(release_id, Actor(user, role), not failed, notes)))
+        write_json(
+            _change_row(sg.releases.deploy(release_id, Actor(user, role), not failed, notes))
+        )
 
 
 @release_app.command("rollback")
@@ -230,7 +229,7 @@ def release_rollback(
 ) -> None:
     """Restore the baselined CI records and mark the release rolled back."""
     with open_graph(db, model) as sg:
-        _emit(_change_row(sg.releases.rollback(release_id, Actor(user, role), reason)))
+        write_json(_change_row(sg.releases.rollback(release_id, Actor(user, role), reason)))
 
 
 @release_app.command("incidents")
@@ -242,4 +241,4 @@ def release_incidents(
 ) -> None:
     """Incidents in the release's blast radius within N days after deployment."""
     with open_graph(db, model) as sg:
-        _emit(sg.releases.incidents_after(release_id, days))
+        write_json(sg.releases.incidents_after(release_id, days))

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +17,7 @@ from servicegraph.api.cli.common import (
     read_json_file,
     safe,
 )
-from servicegraph.api.cli.output import check_format, emit
+from servicegraph.api.cli.output import check_format, emit, write_json
 from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.processes.access import Actor
 from servicegraph.processes.incident.lifecycle import ACTIONS
@@ -37,10 +35,6 @@ report_app = typer.Typer(help="Reports as self-contained HTML files.", no_args_i
 FormatOption = Annotated[str, typer.Option("--format", help="table, json or csv")]
 INCIDENT_COLUMNS = ["id", "name", "state", "priority", "urgency", "impact_level", "major",
                     "opened_at", "resolved_at"]  # fmt: skip
-
-
-def _emit(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n")
 
 
 def _row(ci: Any) -> dict[str, Any]:
@@ -73,7 +67,7 @@ def incident_record(
     with open_graph(db, model) as sg:
         inc = sg.incidents.record(summary, cis, Actor(user, role), incident_id, urgency,
                                   opened_at, description, source)  # fmt: skip
-        _emit({**_row(inc), "impact": inc.attributes.get("impact"),
+        write_json({**_row(inc), "impact": inc.attributes.get("impact"),
                "timers": sg.incidents.timers(inc.id),
                "suggestions": sg.incidents.suggestions(inc.id),
                "suspect_changes": sg.incidents.suspect_changes(inc.id)})  # fmt: skip
@@ -95,7 +89,7 @@ def incident_do(
     """Move an incident through its lifecycle (exit 8 names the rule that refused it)."""
     with open_graph(db, model) as sg:
         inc = sg.incidents.transition(incident_id, action, Actor(user, role), reason, resolution)
-        _emit(_row(inc))
+        write_json(_row(inc))
 
 
 @incident_app.command("reprioritise")
@@ -110,7 +104,7 @@ def incident_reprioritise(
     """Assess the incident again on today's graph (and a new urgency)."""
     with open_graph(db, model) as sg:
         inc = sg.incidents.reprioritise(incident_id, Actor(user, role), urgency)
-        _emit({**_row(inc), "impact": inc.attributes.get("impact")})
+        write_json({**_row(inc), "impact": inc.attributes.get("impact")})
 
 
 @incident_app.command("show")
@@ -124,7 +118,7 @@ def incident_show(
     with open_graph(db, model) as sg:
         details = sg.incidents.details(incident_id)
         details["history"] = [e.to_dict() for e in sg.store.journal(entity=incident_id)]
-        _emit(details)
+        write_json(details)
 
 
 @incident_app.command("list")
@@ -165,7 +159,7 @@ def incident_import(
         data = data["incidents"]
     with open_graph(db, model) as sg:
         result = sg.incidents.import_incidents(data, Actor(user, role))
-    _emit(
+    write_json(
         {
             "created": len(result["created"]),
             "existing": len(result["existing"]),
@@ -220,9 +214,9 @@ def incident_changes(
     with open_graph(db, model) as sg:
         record = sg.store.get_ci(ident)
         if record is not None and record.cls == "change":
-            _emit(sg.incidents.after_change(ident, hours))
+            write_json(sg.incidents.after_change(ident, hours))
         else:
-            _emit({"incident": ident, "suspect_changes": sg.incidents.suspect_changes(ident)})
+            write_json({"incident": ident, "suspect_changes": sg.incidents.suspect_changes(ident)})
 
 
 # -- problems -------------------------------------------------------------------------------------
@@ -273,7 +267,7 @@ def problem_create(
             raise typer.BadParameter("give a title", param_hint="--name")
         problem = sg.problems.create(problem_id, name, Actor(user, role), incs, causes,
                                      description, evidence)  # fmt: skip
-        _emit(sg.problems.details(problem.id))
+        write_json(sg.problems.details(problem.id))
 
 
 @problem_app.command("link")
@@ -293,7 +287,7 @@ def problem_link(
     """Link incidents and root-cause CIs to a problem."""
     with open_graph(db, model) as sg:
         sg.problems.link(problem_id, Actor(user, role), incidents or [], root_causes or [])
-        _emit(sg.problems.details(problem_id))
+        write_json(sg.problems.details(problem_id))
 
 
 @problem_app.command("do")
@@ -316,7 +310,7 @@ def problem_do(
         sg.problems.transition(problem_id, action, Actor(user, role), reason,
                                known_error_id=known_error_id, workaround=workaround,
                                resolution=resolution)  # fmt: skip
-        _emit(sg.problems.details(problem_id))
+        write_json(sg.problems.details(problem_id))
 
 
 @problem_app.command("show")
@@ -327,7 +321,7 @@ def problem_show(
 ) -> None:
     """A problem with its incidents, root causes, known errors, RFCs and effectiveness."""
     with open_graph(db, model) as sg:
-        _emit(sg.problems.details(problem_id))
+        write_json(sg.problems.details(problem_id))
 
 
 @problem_app.command("list")
@@ -368,7 +362,7 @@ def problem_raise_change(
     with open_graph(db, model) as sg:
         ci = sg.problems.raise_change(sg.changes, problem_id, change_id, name, Actor(user, role),
                                       change_type, targets or [], **_fields(fields))  # fmt: skip
-        _emit({"id": ci.id, "name": ci.name, **ci.attributes, "raised_from": problem_id})
+        write_json({"id": ci.id, "name": ci.name, **ci.attributes, "raised_from": problem_id})
 
 
 # -- rca and reports ------------------------------------------------------------------------------
@@ -392,7 +386,7 @@ def rca(
     with open_graph(db, model) as sg:
         result = sg.root_causes(incidents, start, end, limit)
     if fmt == "json":
-        _emit(result.to_dict())
+        write_json(result.to_dict())
         return
     out.print(safe(f"{len(result.incidents)} incidents, {len(result.groups)} group(s)"))
     for group in result.groups:

@@ -31,6 +31,12 @@ def check_format(fmt: str, allowed: Sequence[str] = FORMATS) -> None:
         raise typer.BadParameter(f"use one of {', '.join(allowed)}", param_hint="--format")
 
 
+def write_json(data: Any) -> None:
+    """A document on standard output as indented JSON (UTF-8 text; dates and other values as
+    their text)."""
+    sys.stdout.write(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n")
+
+
 def emit(
     rows: Iterable[dict[str, Any]],
     columns: Sequence[str],
@@ -40,7 +46,7 @@ def emit(
     """Print ``rows`` (dicts) with these ``columns`` in ``fmt``."""
     rows = list(rows)
     if fmt == "json":
-        sys.stdout.write(json.dumps(rows, indent=1, ensure_ascii=False, default=str) + "\n")
+        write_json(rows)
         return
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")

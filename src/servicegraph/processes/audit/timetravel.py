@@ -69,17 +69,16 @@ def diff(
     with paused_gc():
         for entity, item in sorted(changes_between(store, lo, hi).items()):
             before, after = item.before, item.after
-            by = [{"seq": e[0], "at": e[1], "actor": e[2], "op": e[3], "reason": e[4]}
-                  for e in item.entries]  # fmt: skip
             if item.kind == "ci":
                 if wanted is not None and entity not in wanted:
                     continue
-                _ci_change(out["cis"], entity, before, after, by)
+                _ci_change(out["cis"], entity, before, after, _by(item.entries))
                 continue
             rec = after or before
             if rec is None or (wanted is not None and not {rec["source"], rec["target"]} & wanted):
                 continue
-            key = {"source": rec["source"], "type": rec["type"], "target": rec["target"], "by": by}
+            key = {"source": rec["source"], "type": rec["type"], "target": rec["target"],
+                   "by": _by(item.entries)}  # fmt: skip
             if before is None and after is not None:
                 out["relationships"]["added"].append(key)
             elif after is None and before is not None:
@@ -88,6 +87,11 @@ def diff(
         f"{k}_{n}": len(v) for k in ("cis", "relationships") for n, v in out[k].items()
     }
     return out
+
+
+def _by(entries: list[tuple[int, str, str, str, str | None]]) -> list[dict[str, Any]]:
+    """Who changed an entity, when, how and why: its journal entries in the range."""
+    return [{"seq": e[0], "at": e[1], "actor": e[2], "op": e[3], "reason": e[4]} for e in entries]
 
 
 def _ci_change(
