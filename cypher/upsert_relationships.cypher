@@ -6,3 +6,4 @@ MATCH (a:Node {id: row.source})
 MATCH (b:Node {id: row.target})
 MERGE (a)-[r:__TYPE__]->(b)
 SET r = row.attributes
+RETURN count(*) AS written

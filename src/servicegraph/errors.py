@@ -132,7 +132,8 @@ class StoreUnavailable(ServiceGraphError):
 
 
 class StoreBusy(StoreUnavailable):
-    """Another writer held the store's write lock for longer than the write timeout."""
+    """Another writer holds the store: its write lock past the write timeout (SQLite), or a bulk
+    write's lease (Neo4j, see :mod:`servicegraph.graph.neo4j_bulk`)."""
 
     code = "STORE_BUSY"
     exit_code = 3

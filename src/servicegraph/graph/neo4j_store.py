@@ -22,11 +22,20 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from servicegraph.errors import Problem, RuleViolation, StoreUnavailable, ValidationFailed
+from servicegraph.errors import (
+    Problem,
+    RuleViolation,
+    StoreBusy,
+    StoreUnavailable,
+    ValidationFailed,
+)
+from servicegraph.graph import neo4j_bulk
+from servicegraph.graph.bulk import SLICE
 from servicegraph.graph.cypher import query, statements, typed_query
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import (
     CI,
+    Batch,
     JournalEntry,
     JournalFilter,
     Page,
@@ -34,6 +43,7 @@ from servicegraph.graph.records import (
     RelKey,
     StoreDump,
     TokenRecord,
+    WriteResult,
     ci_page,
     decode_sort_cursor,
     dump_json,
@@ -54,12 +64,14 @@ from servicegraph.graph.store import (
 __all__ = ["Neo4jStore"]
 
 T = TypeVar("T")
-_CHUNK = 5_000
+_CHUNK = 10_000
 _CORE = ("id", "class", "name", "version", "_search")  # not attributes
 
 
 class Neo4jStore(GraphStore):
     """GraphStore on a Neo4j 5 server reached over Bolt."""
+
+    bulk_slice = SLICE  # mutations per transaction of a bulk write
 
     def __init__(
         self,
@@ -103,10 +115,23 @@ class Neo4jStore(GraphStore):
         return records
 
     # -- writes ---------------------------------------------------------------------------------
-    def _run_write(self, work: Callable[[Any], T]) -> T:
+    def _run_write(
+        self,
+        work: Callable[[Any], T],
+        lease: str | None = None,
+        graph: bool = True,
+        late: bool = False,
+        state: str = "writing",
+    ) -> T:
+        """Run ``work`` in one write transaction under the journal lock. A graph write
+        (``graph``) is refused while a bulk write holds the store, unless it is that bulk
+        write's own (``lease``, its ``state`` recorded with the heartbeat); token bookkeeping
+        is not (a token is revoked at once). ``late``: see :class:`_Neo4jWriteTx`."""
         try:
             with self._driver.session(database=self.database) as session:
-                return session.execute_write(lambda tx: work(_Neo4jWriteTx(tx, self.model)))
+                return session.execute_write(
+                    lambda tx: work(_Neo4jWriteTx(tx, self.model, lease, graph, late, state))
+                )
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailable(f"lost Neo4j at {self.uri}: {exc}; nothing was written") from exc
         except Neo4jError as exc:
@@ -120,6 +145,27 @@ class Neo4jStore(GraphStore):
                 f"Neo4j at {self.uri} refused the write ({exc.code}): {exc.message}{hint}; "
                 "nothing was written"
             ) from exc
+
+    def _run_read(self, work: Callable[[Any], T]) -> T:
+        """Run ``work`` on a :class:`_Neo4jReadTx` in one read transaction."""
+        try:
+            with self._driver.session(database=self.database) as session:
+                return session.execute_read(lambda tx: work(_Neo4jReadTx(tx, self.model)))
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"lost Neo4j at {self.uri}: {exc}; nothing was written") from exc
+
+    def bulk_write(
+        self,
+        batch: Batch,
+        actor: str = "system",
+        progress: Progress | None = None,
+        reason: str | None = None,
+    ) -> WriteResult:
+        """A large batch in slices of transactions, all or nothing: see :mod:`.neo4j_bulk`."""
+        return neo4j_bulk.bulk_write(self, batch, actor, progress, reason, self.bulk_slice)
+
+    def recover_import(self, actor: str = "system", force: bool = False) -> WriteResult | None:
+        return neo4j_bulk.recover(self, actor, force)
 
     # -- reads ----------------------------------------------------------------------------------
     def get_cis(self, ids: Collection[str]) -> dict[str, CI]:
@@ -273,7 +319,7 @@ class Neo4jStore(GraphStore):
             ).consume()  # fmt: skip
             tx.journal(at, actor, [("create_token", f"token:{token_hash[:12]}", None, entry)])
 
-        self._run_write(work)
+        self._run_write(work, graph=False)
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         rows = self._read("find_token", hash=token_hash)
@@ -294,7 +340,7 @@ class Neo4jStore(GraphStore):
                 tx.journal(at, actor, entries)
             return len(rows)
 
-        return self._run_write(work)
+        return self._run_write(work, graph=False)
 
     def touch_token(self, token_hash: str, at: str) -> None:
         try:
@@ -386,11 +432,12 @@ class Neo4jStore(GraphStore):
         self._driver.close()
 
 
-class _Neo4jWriteTx:
+class _Neo4jReadTx:
+    """The reads that plan a write (inside its transaction, or a bulk write's read)."""
+
     def __init__(self, tx: neo4j.ManagedTransaction, model: Model) -> None:
         self.tx = tx
         self.model = model
-        self.head = int(tx.run(query("lock_journal")).single(strict=True)["seq"])
 
     def fetch_cis(self, ids: Collection[str]) -> dict[str, CI]:
         out: dict[str, CI] = {}
@@ -412,6 +459,46 @@ class _Neo4jWriteTx:
         }
         return sorted(rels.values(), key=lambda r: r.key)
 
+
+class _Neo4jWriteTx(_Neo4jReadTx):
+    """One write transaction under the journal lock (see :meth:`Neo4jStore._run_write`).
+
+    ``late``: the lock is taken only when the journal entries are appended, after the data (a
+    bulk write's slice: its lease keeps other writers out, and slices written side by side queue
+    only for the lock); the entries are then stamped with the time the lock was taken."""
+
+    def __init__(
+        self,
+        tx: neo4j.ManagedTransaction,
+        model: Model,
+        lease: str | None = None,
+        graph: bool = True,
+        late: bool = False,
+        state: str = "writing",
+    ) -> None:
+        super().__init__(tx, model)
+        self._lease_id, self._graph, self._state = lease, graph, state
+        self.head: int | None = None
+        self.lease: neo4j_bulk.ImportLease | None = None
+        if not late:
+            self._lock()
+
+    def _lock(self) -> int:
+        row = self.tx.run(query("lock_journal")).single(strict=True)
+        self.head = int(row["seq"])
+        self.lease = neo4j_bulk.ImportLease.from_record(row)
+        lease = self._lease_id
+        if self._graph and self.lease is not None and self.lease.id != lease:
+            raise self.lease.busy()
+        if lease is not None:
+            if self.lease is None or self.lease.id != lease:
+                raise StoreBusy(
+                    f"bulk write {lease} lost its hold on the store (`servicegraph recover "
+                    "--force` rolled it back?); what it wrote is undone or being undone"
+                )
+            self.tx.run(query("beat_import"), id=lease, now=utc_now(), state=self._state).consume()
+        return self.head
+
     def journal(
         self,
         at: str,
@@ -419,7 +506,7 @@ class _Neo4jWriteTx:
         entries: Sequence[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]],
     ) -> None:
         """Append (op, entity, before, after) entries after the head this transaction locked."""
-        first = self.head + 1
+        first = (self._lock() if self.head is None else self.head) + 1
         rows = [
             {"seq": first + i, "op": op, "entity": entity, "before": dump_json(before),
              "after": dump_json(after)}
@@ -439,22 +526,41 @@ class _Neo4jWriteTx:
         def run(name: str, param: str, items: list[Any], text: str | None = None) -> None:
             nonlocal done
             for part in _chunks(items):
-                self.tx.run(text or query(name), {param: part}).consume()
+                result = self.tx.run(text or query(name), {param: part})
+                if name.endswith("_relationships") and name != "delete_relationships":
+                    written = result.single(strict=True)["written"]
+                    if written != len(part):  # an end was missing: never write part of a plan
+                        raise StoreUnavailable(
+                            f"{len(part) - written} relationship(s) found an end missing while "
+                            "written (a concurrent delete?); nothing was written"
+                        )
+                result.consume()
                 done += len(part)
                 progress(min(done, total), total)
 
-        run(
-            "upsert_cis",
-            "rows",
-            [{"id": c.id, "props": _props(c, self.model)} for c in plan.ci_upserts],
-        )
+        # What the plan found absent is created without a look-up (version 1: a new CI; the
+        # plan's create_relationship ops), the rest merged.
+        created_rels = {m.entity for m in plan.mutations if m.op == "create_relationship"}
+        new_cis: list[dict[str, Any]] = []
+        old_cis: list[dict[str, Any]] = []
+        for c in plan.ci_upserts:
+            (new_cis if c.version == 1 else old_cis).append(
+                {"id": c.id, "props": _props(c, self.model)}
+            )
+        run("create_cis", "rows", new_cis)
+        run("upsert_cis", "rows", old_cis)
         run("delete_relationships", "keys", [list(k) for k in plan.rel_deletes])
         run("delete_cis", "ids", plan.ci_deletes)
-        by_type: dict[str, list[dict[str, Any]]] = {}
+        by_type: dict[tuple[str, bool], list[dict[str, Any]]] = {}
         for rel in plan.rel_upserts:
-            by_type.setdefault(rel.type, []).append(rel.to_dict())
-        for rel_type, rows in by_type.items():
-            run("upsert_relationships", "rows", rows, typed_query("upsert_relationships", rel_type))
+            by_type.setdefault((rel.type, rel.entity in created_rels), []).append(rel.to_dict())
+        for (rel_type, new), rows in by_type.items():
+            name = "create_relationships" if new else "upsert_relationships"
+            run(name, "rows", rows, typed_query(name, rel_type))
+        if self.head is None:  # late: the data is written, now queue for the journal
+            self._lock()
+            at = utc_now()
+        assert self.head is not None
         first = self.head + 1
         entries = [
             {

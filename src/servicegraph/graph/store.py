@@ -46,6 +46,7 @@ __all__ = [
     "Mutation",
     "Plan",
     "Progress",
+    "ReadTx",
     "TopologyNode",
     "WriteTx",
 ]
@@ -70,6 +71,9 @@ class Mutation:
     entity: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    # What the store writes for it: the CI or relationship upserted, the key or id deleted
+    # (a plan cut into slices, :func:`servicegraph.graph.bulk.slices`, rebuilds its lists from it).
+    record: CI | Relationship | RelKey | str | None = None
 
 
 @dataclass
@@ -81,15 +85,31 @@ class Plan:
     mutations: list[Mutation] = field(default_factory=list)
     unchanged: int = 0
 
+    def result(self, first: int | None, last: int | None) -> WriteResult:
+        """What writing this plan did, journaled as ``first``..``last``."""
+        ops = [m.op.split("_")[0] for m in self.mutations]
+        return WriteResult(
+            created=ops.count("create"),
+            updated=ops.count("update") + ops.count("retire"),
+            deleted=ops.count("delete"),
+            unchanged=self.unchanged,
+            first_seq=first if self.mutations else None,
+            last_seq=last if self.mutations else None,
+        )
 
-class WriteTx(Protocol):
-    """What a store offers inside one write transaction."""
+
+class ReadTx(Protocol):
+    """What planning a write reads, inside the transaction that writes it (or under a lease)."""
 
     def fetch_cis(self, ids: Collection[str]) -> dict[str, CI]: ...
 
     def fetch_relationships(self, keys: Collection[RelKey]) -> dict[RelKey, Relationship]: ...
 
     def relationships_touching(self, ids: Collection[str]) -> list[Relationship]: ...
+
+
+class WriteTx(ReadTx, Protocol):
+    """What a store offers inside one write transaction."""
 
     def apply(
         self, plan: Plan, actor: str, at: str, progress: Progress, reason: str | None
@@ -184,14 +204,30 @@ class GraphStore(ABC):
         reason: str | None = None,
         stamp: str | None = None,
     ) -> WriteResult:
+        plan = self._prepare(tx, batch, problems)
+        if not plan.mutations:
+            return WriteResult(unchanged=plan.unchanged)
+        at = stamp or utc_now()
+        first, last = tx.apply(plan, actor, at, progress or _no_progress, reason)
+        return plan.result(first, last)
+
+    def _prepare(self, tx: ReadTx, batch: Batch, problems: list[Problem]) -> Plan:
+        """Read what ``batch`` touches, check it against the model and the graph (raising
+        every problem together, ``problems`` first) and plan its mutations."""
         named = [ci.id for ci in batch.cis] + batch.retire + batch.delete_cis
         named += [end for r in batch.relationships for end in (r.source, r.target)]
+        named += [k[i] for k in batch.delete_relationships if len(k) == 3 for i in (0, 2)]
         # Ids that check_batch refused (e.g. not valid Unicode) cannot be stored: not looked up.
         stored = tx.fetch_cis({i for i in named if isinstance(i, str) and _storable(i)})
+        # A relationship can be stored only between stored CIs: an import of new CIs looks up
+        # none of its relationships.
         keys = [
             k
             for k in [r.key for r in batch.relationships] + list(batch.delete_relationships)
-            if all(isinstance(part, str) and _storable(part) for part in k)
+            if all(isinstance(part, str) for part in k)
+            and k[0] in stored
+            and k[2] in stored
+            and _storable(k[1])
         ]
         stored_rels = tx.fetch_relationships(keys)
         if not batch.replace:
@@ -209,20 +245,27 @@ class GraphStore(ABC):
         if problems:
             raise ValidationFailed(problems)
         touching = tx.relationships_touching(batch.delete_cis) if batch.delete_cis else []
-        plan = _plan(batch, stored, stored_rels, touching)
-        if not plan.mutations:
-            return WriteResult(unchanged=plan.unchanged)
-        at = stamp or utc_now()
-        first, last = tx.apply(plan, actor, at, progress or _no_progress, reason)
-        ops = [m.op.split("_")[0] for m in plan.mutations]
-        return WriteResult(
-            created=ops.count("create"),
-            updated=ops.count("update") + ops.count("retire"),
-            deleted=ops.count("delete"),
-            unchanged=plan.unchanged,
-            first_seq=first,
-            last_seq=last,
-        )
+        return _plan(batch, stored, stored_rels, touching)
+
+    def bulk_write(
+        self,
+        batch: Batch,
+        actor: str = "system",
+        progress: Progress | None = None,
+        reason: str | None = None,
+    ) -> WriteResult:
+        """Write a large batch (an import) with the same all-or-nothing outcome as :meth:`write`.
+
+        This default is :meth:`write`: one transaction (SQLite holds any batch in one). A store
+        whose transactions must stay small (Neo4j) writes it in slices and undoes them on
+        failure, see :mod:`servicegraph.graph.bulk`."""
+        return self.write(batch, actor, progress=progress, reason=reason)
+
+    def recover_import(self, actor: str = "system", force: bool = False) -> WriteResult | None:
+        """Roll back a bulk write that was interrupted (its process died) and free the store
+        for writers; None when there is none. A store whose writes are single transactions
+        (SQLite) never has one."""
+        return None
 
     # -- store-specific ---------------------------------------------------------------------------
     @abstractmethod
@@ -508,7 +551,9 @@ def _plan(
         new = CI(ci.id, ci.cls, ci.name, dict(ci.attributes), (current or 0) + 1)
         plan.ci_upserts.append(new)
         op = "create_ci" if old is None else "update_ci"
-        plan.mutations.append(Mutation(op, ci.id, old.to_dict() if old else None, new.to_dict()))
+        plan.mutations.append(
+            Mutation(op, ci.id, old.to_dict() if old else None, new.to_dict(), new)
+        )
     for ident in dict.fromkeys(batch.retire):
         old = stored[ident]
         if old.status == "retired":
@@ -519,7 +564,7 @@ def _plan(
             old.id, old.cls, old.name, {**old.attributes, "status": "retired"}, old.version + 1
         )
         plan.ci_upserts.append(new)
-        plan.mutations.append(Mutation("retire_ci", ident, old.to_dict(), new.to_dict()))
+        plan.mutations.append(Mutation("retire_ci", ident, old.to_dict(), new.to_dict(), new))
     for rel in batch.relationships:
         old_rel = stored_rels.get(rel.key)
         if old_rel is not None and old_rel.attributes == rel.attributes:
@@ -528,15 +573,15 @@ def _plan(
         plan.rel_upserts.append(rel)
         op = "create_relationship" if old_rel is None else "update_relationship"
         before = old_rel.to_dict() if old_rel else None
-        plan.mutations.append(Mutation(op, rel.entity, before, rel.to_dict()))
+        plan.mutations.append(Mutation(op, rel.entity, before, rel.to_dict(), rel))
     gone: dict[RelKey, Relationship] = {k: stored_rels[k] for k in batch.delete_relationships}
     gone.update({r.key: r for r in touching})
     for key, old_rel in gone.items():
         plan.rel_deletes.append(key)
         plan.mutations.append(
-            Mutation("delete_relationship", old_rel.entity, old_rel.to_dict(), None)
+            Mutation("delete_relationship", old_rel.entity, old_rel.to_dict(), None, key)
         )
     for ident in dict.fromkeys(batch.delete_cis):
         plan.ci_deletes.append(ident)
-        plan.mutations.append(Mutation("delete_ci", ident, stored[ident].to_dict(), None))
+        plan.mutations.append(Mutation("delete_ci", ident, stored[ident].to_dict(), None, ident))
     return plan

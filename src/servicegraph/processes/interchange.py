@@ -45,12 +45,13 @@ def import_files(
     progress: Callable[[int, int], None] | None = None,
     replace: bool = False,
 ) -> WriteResult:
-    """Read, validate and write files (JSON, CSV, or a folder holding cis.csv/relationships.csv).
+    """Read, validate and write files (JSON, CSV, or a folder holding cis.csv/relationships.csv),
+    all or nothing (:meth:`GraphStore.bulk_write`).
 
     Records that exist are merged (``replace``: the file's attributes become the whole record)."""
     batch = read_batch(store.model, paths)
     batch.replace = replace
-    return store.write(batch, actor, progress=progress)
+    return store.bulk_write(batch, actor, progress=progress)
 
 
 def read_batch(model: Model, paths: Iterable[str | Path]) -> Batch:

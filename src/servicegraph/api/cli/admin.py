@@ -144,6 +144,38 @@ def register_admin_commands(app: typer.Typer) -> None:
             raise ServiceGraphError(f"{len(problems)} stored value(s) need fixing (listed above)")
         out.print("integrity ok; every stored value is usable")
 
+    @app.command("recover")
+    def recover_(
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force",
+                help="Also when the import was heard from in the last 5 minutes (only when its "
+                "process is known to be dead).",
+            ),
+        ] = False,
+        db: DbOption = None,
+        model: ModelOption = None,
+        actor: ActorOption = "cli",
+    ) -> None:
+        """Roll back a Neo4j bulk import whose process died, so the store takes writes again.
+
+        An import that fails rolls itself back; this is for one killed mid-way (writers are told
+        to run it). Exit 0 with "nothing to recover" when no import holds the store."""
+        with open_graph(db, model) as sg:
+            undone = sg.store.recover_import(actor, force=force)
+        if undone is None:
+            out.print("nothing to recover: no bulk import holds the store")
+            return
+        if undone.first_seq is None:
+            out.print("released the interrupted import: it had written nothing")
+            return
+        out.print(
+            f"rolled back the interrupted import: {undone.deleted} deleted, "
+            f"{undone.updated + undone.created} restored (journal {undone.first_seq}.."
+            f"{undone.last_seq}); the store takes writes again"
+        )
+
     @app.command("undelete")
     def undelete_(
         ci_id: Annotated[str, typer.Argument(metavar="ID")],

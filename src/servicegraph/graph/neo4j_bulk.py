@@ -1,0 +1,280 @@
+"""The Neo4j bulk write: a large import in slices of transactions, all or nothing.
+
+Neo4j keeps a transaction's whole state in its heap, so the import of a million CIs cannot be one
+transaction on a modest server. :func:`bulk_write` keeps the outcome of one transaction instead:
+
+1. **Check first.** The whole batch is checked against the model, then (under the lease) against
+   the graph, and planned, before anything is written. Every problem is raised together and
+   nothing is written — as with :meth:`GraphStore.write`.
+2. **Hold the store.** A lease on the journal head (``claim_import.cypher``: id, actor, start,
+   heartbeat, first seq) makes every other graph write wait its turn: it is refused with
+   :class:`StoreBusy` naming the import. The plan therefore stays valid while it is written. Token
+   writes are not refused (revoking a token must work at any time).
+3. **Write slices.** Each slice (:data:`servicegraph.graph.bulk.SLICE` mutations) is one
+   transaction holding its data and its journal entries, and beats the lease's heartbeat. Readers
+   see the import arrive slice by slice, each slice consistent with the journal (an engine
+   following the journal stays exact); they do not see it appear at once.
+4. **Undo on failure.** If a slice fails (Neo4j refuses it, the connection drops, Ctrl-C), what
+   the earlier slices wrote is undone from the journal (:func:`servicegraph.graph.bulk.undo_plan`)
+   with entries whose reason names the bulk write and the cause, then the lease is released and the
+   error raised: the graph is as before.
+5. **Recover after a crash.** If the process dies, the lease stays; after :data:`STALE` seconds
+   without a heartbeat writers are told the import was interrupted and to run ``servicegraph
+   recover``, which (:func:`recover`) takes the lease over and undoes the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from servicegraph.errors import StoreBusy, StoreUnavailable
+from servicegraph.graph.bulk import SLICE, slices, undo_plan
+from servicegraph.graph.cypher import query
+from servicegraph.graph.gcpause import paused_gc
+from servicegraph.graph.records import Batch, WriteResult
+from servicegraph.graph.store import Plan, Progress, utc_now
+from servicegraph.graph.validation import check_batch, check_name
+
+if TYPE_CHECKING:
+    from servicegraph.graph.neo4j_store import Neo4jStore, _Neo4jWriteTx
+
+__all__ = ["STALE", "ImportLease", "bulk_write", "recover"]
+
+WORKERS = 2  # slices written side by side (Neo4j runs each transaction on one core)
+STALE = 300  # seconds without a heartbeat after which a bulk write counts as interrupted
+
+
+@dataclass(frozen=True)
+class ImportLease:
+    """The bulk write holding the store, as the journal head records it."""
+
+    id: str
+    actor: str
+    started: str
+    heartbeat: str
+    state: str  # checking | writing | rolling back
+    first: int  # the first journal seq it may have written
+
+    @classmethod
+    def from_record(cls, row: Any) -> ImportLease | None:
+        if row["import_id"] is None:
+            return None
+        return cls(
+            row["import_id"], row["import_actor"], row["import_started"],
+            row["import_heartbeat"], row["import_state"], int(row["import_first"]),
+        )  # fmt: skip
+
+    def silent_for(self) -> float:
+        """Seconds since its last heartbeat."""
+        beat = dt.datetime.fromisoformat(self.heartbeat.replace("Z", "+00:00"))
+        return (dt.datetime.now(dt.UTC) - beat).total_seconds()
+
+    @property
+    def interrupted(self) -> bool:
+        return self.silent_for() > STALE
+
+    def busy(self) -> StoreBusy:
+        """The error a writer gets while this bulk write holds the store."""
+        who = f"bulk write {self.id} by {self.actor!r}, started {self.started}"
+        if self.interrupted:
+            return StoreBusy(
+                f"{who}, was interrupted while {self.state} (last heard {self.heartbeat}); run "
+                "`servicegraph recover` to roll back what it wrote, then write again"
+            )
+        return StoreBusy(
+            f"{who}, holds the store ({self.state}, last heard {self.silent_for():.0f} s ago); "
+            "graph writes wait until it ends: try again when it has finished"
+        )
+
+
+def bulk_write(
+    store: Neo4jStore,
+    batch: Batch,
+    actor: str,
+    progress: Progress | None,
+    reason: str | None,
+    size: int = SLICE,
+) -> WriteResult:
+    """Write ``batch`` in slices of ``size`` mutations with one transaction's outcome (see the
+    module's docstring). A batch of at most ``size`` items, or one that retires or deletes, is
+    written by :meth:`GraphStore.write` in one transaction."""
+    if len(batch) <= size or batch.retire or batch.delete_cis or batch.delete_relationships:
+        return store.write(batch, actor, progress=progress, reason=reason)
+    report = progress or (lambda done, total: None)
+    with paused_gc():  # checking and planning a million items builds objects by the million
+        problems = check_name("write", "actor", actor, limit=200)
+        if reason is not None:
+            problems += check_name("write", "reason", reason, limit=2_000)
+        problems += check_batch(store.model, batch)  # raised with the graph's, below
+        lease = _claim(store, actor)
+        try:
+            plan = store._run_read(lambda tx: store._prepare(tx, batch, problems))
+        except BaseException:
+            _release(store, lease)
+            raise
+        if not plan.mutations:
+            _release(store, lease)
+            return WriteResult(unchanged=plan.unchanged)
+        written = _Written(len(plan.mutations), report)
+        try:
+            _write_all(store, lease, plan, actor, reason, "writing", written, size)
+        except BaseException as exc:
+            _undo_after(store, lease, actor, exc, written.done, written.total)
+            raise
+        _release(store, lease)
+        return plan.result(written.first, written.last)
+
+
+def recover(store: Neo4jStore, actor: str, force: bool = False) -> WriteResult | None:
+    """Roll back the bulk write holding the store if it was interrupted (``force``: even if its
+    heartbeat is recent — only when its process is known dead); None when there is none."""
+    held: ImportLease | None = store._run_write(lambda tx: tx.lease, graph=False)
+    if held is None:
+        return None
+    if not held.interrupted and not force:
+        raise held.busy()
+    lease = _claim(store, actor, take_over=held)
+    return _undo(store, lease, actor, f"recovered by {actor}: {held.id} was interrupted")
+
+
+def _claim(store: Neo4jStore, actor: str, take_over: ImportLease | None = None) -> ImportLease:
+    ident = f"import-{utc_now()[:19].replace(':', '')}-{secrets.token_hex(3)}"
+
+    def work(tx: _Neo4jWriteTx) -> ImportLease:
+        now = utc_now()
+        if take_over is None:
+            if tx.lease is not None:
+                raise tx.lease.busy()
+            assert tx.head is not None  # locked when the transaction began
+            first, state = tx.head + 1, "checking"
+        else:
+            if tx.lease is None or tx.lease.heartbeat != take_over.heartbeat:
+                raise StoreBusy(f"bulk write {take_over.id} is being recovered by another process")
+            first, state = take_over.first, "rolling back"
+        tx.tx.run(
+            query("claim_import"), id=ident, actor=actor, now=now, state=state, first=first
+        ).consume()
+        return ImportLease(ident, actor, now, now, state, first)
+
+    return store._run_write(work, graph=False)
+
+
+class _Written:
+    """What the slices of one plan have written so far (updated from the writing threads)."""
+
+    def __init__(self, total: int, report: Progress) -> None:
+        self.total, self.done, self._report = total, 0, report
+        self.first: int | None = None
+        self.last: int | None = None
+        self._lock = threading.Lock()
+
+    def add(self, count: int, first: int, last: int) -> None:
+        with self._lock:
+            self.done += count
+            self.first = first if self.first is None else min(self.first, first)
+            self.last = last if self.last is None else max(self.last, last)
+            done = self.done
+        self._report(done, self.total)
+
+
+def _write_all(
+    store: Neo4jStore,
+    lease: ImportLease,
+    plan: Plan,
+    actor: str,
+    reason: str | None,
+    state: str,
+    written: _Written,
+    size: int,
+) -> None:
+    """Write ``plan`` in slices of ``size``, :data:`WORKERS` slices at a time within a phase.
+
+    A phase is a run of CI mutations or of relationship mutations: a relationship slice starts
+    only once every CI slice before it has committed (its MATCH must see its ends). Within a
+    phase slices are independent; each takes the journal lock only after its data, so one slice
+    writes while the one before appends its entries and commits (two cores busy instead of one).
+    On the first failure nothing more starts; slices already running finish (the undo then sees
+    them in the journal) and the failure is raised."""
+    for phase in _phases(plan):
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="bulk-write") as pool:
+            futures = [
+                pool.submit(_write_slice, store, lease, part, actor, reason, state)
+                for part in slices(phase, size)
+            ]
+            try:
+                for future, part in zip(futures, slices(phase, size), strict=True):
+                    first, last = future.result()
+                    written.add(len(part.mutations), first, last)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+
+def _phases(plan: Plan) -> list[Plan]:
+    """``plan`` cut where its mutations turn from CIs to relationships or back."""
+    out: list[Plan] = []
+    for m in plan.mutations:
+        kind = m.op.endswith("_ci")
+        if not out or out[-1].mutations[-1].op.endswith("_ci") != kind:
+            out.append(Plan())
+        out[-1].mutations.append(m)
+    return out
+
+
+def _write_slice(
+    store: Neo4jStore, lease: ImportLease, part: Plan, actor: str, reason: str | None, state: str
+) -> tuple[int, int]:
+    seqs: tuple[int, int] = store._run_write(
+        lambda tx: tx.apply(part, actor, utc_now(), lambda done, total: None, reason),
+        lease=lease.id,
+        late=True,
+        state=state,
+    )
+    return seqs
+
+
+def _release(store: Neo4jStore, lease: ImportLease) -> None:
+    store._run_write(
+        lambda tx: tx.tx.run(query("release_import"), id=lease.id).consume(), lease=lease.id
+    )
+
+
+def _undo_after(
+    store: Neo4jStore, lease: ImportLease, actor: str, exc: BaseException, done: int, total: int
+) -> None:
+    """Undo a failed bulk write; note on ``exc`` what happened to what it had written."""
+    cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        undone = _undo(store, lease, actor, f"failed after {done:,} of {total:,} items: {cause}")
+    except BaseException as undo_exc:
+        exc.add_note(
+            f"bulk write {lease.id} wrote {done:,} of {total:,} items and could not undo them "
+            f"({undo_exc}); run `servicegraph recover` to roll them back"
+        )
+        raise StoreUnavailable(
+            f"bulk write {lease.id} failed after {done:,} of {total:,} items ({cause}) and "
+            f"its rollback failed too ({undo_exc}); the store refuses graph writes until "
+            "`servicegraph recover` has rolled it back"
+        ) from exc
+    exc.add_note(
+        f"bulk write {lease.id}: the {done:,} items written before the failure were rolled back "
+        f"(journal {undone.first_seq}..{undone.last_seq}); nothing of it remains"
+    )
+
+
+def _undo(store: Neo4jStore, lease: ImportLease, actor: str, why: str) -> WriteResult:
+    """Give everything written since the lease's first seq its record from before, then free
+    the store. Safe to run again on what a broken undo left: it reads the journal afresh."""
+    changes = store.range_changes(lease.first - 1, store.head_seq())
+    plan = undo_plan(changes)
+    reason = f"rollback of bulk write {lease.id}, {why}"[:2_000]
+    written = _Written(len(plan.mutations), lambda done, total: None)
+    _write_all(store, lease, plan, actor, reason, "rolling back", written, store.bulk_slice)
+    _release(store, lease)
+    return plan.result(written.first, written.last)
