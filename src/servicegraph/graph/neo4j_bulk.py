@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +88,8 @@ class ImportLease:
             )
         return StoreBusy(
             f"{who}, holds the store ({self.state}, last heard {self.silent_for():.0f} s ago); "
-            "graph writes wait until it ends: try again when it has finished"
+            "graph writes wait until it ends: try again when it has finished (if its process "
+            "died, `servicegraph recover --force` rolls it back)"
         )
 
 
@@ -202,17 +203,23 @@ def _write_all(
     them in the journal) and the failure is raised."""
     for phase in _phases(plan):
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="bulk-write") as pool:
+            parts = list(slices(phase, size))
             futures = [
                 pool.submit(_write_slice, store, lease, part, actor, reason, state)
-                for part in slices(phase, size)
+                for part in parts
             ]
+            counted: set[int] = set()
             try:
-                for future, part in zip(futures, slices(phase, size), strict=True):
-                    first, last = future.result()
-                    written.add(len(part.mutations), first, last)
+                for i, future in enumerate(futures):
+                    written.add(len(parts[i].mutations), *future.result())
+                    counted.add(i)
             except BaseException:
                 for future in futures:
                     future.cancel()
+                wait(futures)  # the slices already running finish: count those that committed
+                for i, future in enumerate(futures):
+                    if i not in counted and not future.cancelled() and not future.exception():
+                        written.add(len(parts[i].mutations), *future.result())
                 raise
 
 

@@ -723,8 +723,13 @@ def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
 
 def _write_with_progress(store: GraphStore, batch: Batch, actor: str) -> tuple[Any, float]:
     started = time.perf_counter()
-    with _progress(len(batch)) as update:
-        result = store.bulk_write(batch, actor, progress=update)
+    try:
+        with _progress(len(batch)) as update:
+            result = store.bulk_write(batch, actor, progress=update)
+    except KeyboardInterrupt as exc:  # Ctrl-C: say what became of what was written
+        notes = getattr(exc, "__notes__", None) or ["nothing was written"]
+        err.print(safe(f"interrupted: {notes[0]}"), highlight=False)
+        raise typer.Exit(130) from None
     return result, time.perf_counter() - started
 
 
