@@ -76,6 +76,9 @@ def test_a_bulk_write_stores_what_one_transaction_stores(
         r.entity for r in batch.relationships
     }
     assert all(e.actor == "importer" for e in journal)
+    # Every entry names the import that wrote it (its slices have their own times).
+    assert len({e.reason for e in journal}) == 1
+    assert journal[0].reason is not None and journal[0].reason.startswith("bulk write import-")
     # Entries are in time order although slices were written side by side.
     assert [e.at for e in journal] == sorted(e.at for e in journal)
     # The store is free again and the re-import finds nothing to change.
@@ -100,6 +103,8 @@ def test_a_failure_midway_undoes_every_slice_written(bulk_store: Neo4jStore) -> 
     written = bulk_store.journal(since=head)
     rollback = [e for e in written if e.reason and e.reason.startswith("rollback of bulk write")]
     assert rollback and "KeyboardInterrupt" in rollback[0].reason  # type: ignore[operator]
+    import_id = written[0].reason.removeprefix("bulk write ")  # type: ignore[union-attr]
+    assert rollback[0].reason.startswith(f"rollback of bulk write {import_id},")  # type: ignore[union-attr]
     assert {e.entity for e in rollback} == {e.entity for e in written if e not in rollback}
     assert [e.seq for e in written] == list(range(head + 1, head + len(written) + 1))
     # A restored CI has a new version: a client holding one read during the import is refused.

@@ -11,7 +11,8 @@ transaction on a modest server. :func:`bulk_write` keeps the outcome of one tran
    :class:`StoreBusy` naming the import. The plan therefore stays valid while it is written. Token
    writes are not refused (revoking a token must work at any time).
 3. **Write slices.** Each slice (:data:`servicegraph.graph.bulk.SLICE` mutations) is one
-   transaction holding its data and its journal entries, and beats the lease's heartbeat. Readers
+   transaction holding its data and its journal entries (their reason names the bulk write's id),
+   and beats the lease's heartbeat. Readers
    see the import arrive slice by slice, each slice consistent with the journal (an engine
    following the journal stays exact); they do not see it appear at once.
 4. **Undo on failure.** If a slice fails (Neo4j refuses it, the connection drops, Ctrl-C), what
@@ -123,7 +124,10 @@ def bulk_write(
             return WriteResult(unchanged=plan.unchanged)
         written = _Written(len(plan.mutations), report)
         try:
-            _write_all(store, lease, plan, actor, reason, "writing", written, size)
+            # Its entries name it (the caller's reason first): slices have their own times, and
+            # a rollback names the same id.
+            tagged = f"{reason} (bulk write {lease.id})" if reason else f"bulk write {lease.id}"
+            _write_all(store, lease, plan, actor, tagged[:2_000], "writing", written, size)
         except BaseException as exc:
             _undo_after(store, lease, actor, exc, written.done, written.total)
             raise
