@@ -149,7 +149,9 @@ def test_a_bulk_write_checks_everything_before_it_writes(bulk_store: Neo4jStore)
     text = str(caught.value)
     assert "no_such_class" in text and "nowhere" in text  # model and graph problems together
     assert bulk_store.head_seq() == 0 and bulk_store.counts() == {"relationships": 0}
-    bulk_store.upsert([CI("after", "host", "after")])  # the lease was released
+    with pytest.raises(ValidationFailed, match="actor"):  # refused before the store is held
+        bulk_store.bulk_write(generate_estate(400), "\ud800")
+    bulk_store.upsert([CI("after", "host", "after")])  # no lease was left behind
 
 
 KILLED_IMPORT = textwrap.dedent(

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from servicegraph.errors import StoreBusy, StoreUnavailable
+from servicegraph.errors import StoreBusy, StoreUnavailable, ValidationFailed
 from servicegraph.graph.bulk import SLICE, slices, undo_plan
 from servicegraph.graph.cypher import query
 from servicegraph.graph.gcpause import paused_gc
@@ -112,7 +112,10 @@ def bulk_write(
         problems = check_name("write", "actor", actor, limit=200)
         if reason is not None:
             problems += check_name("write", "reason", reason, limit=2_000)
+        named = bool(problems)  # an actor the lease cannot record: refused before it is taken
         problems += check_batch(store.model, batch)  # raised with the graph's, below
+        if named:
+            raise ValidationFailed(problems)
         lease = _claim(store, actor)
         try:
             plan = store._run_read(lambda tx: store._prepare(tx, batch, problems))
@@ -273,6 +276,9 @@ def _undo_after(
             f"its rollback failed too ({undo_exc}); the store refuses graph writes until "
             "`servicegraph recover` has rolled it back"
         ) from exc
+    if undone.first_seq is None:
+        exc.add_note(f"bulk write {lease.id}: it had written nothing; nothing of it remains")
+        return
     exc.add_note(
         f"bulk write {lease.id}: the {done:,} items written before the failure were rolled back "
         f"(journal {undone.first_seq}..{undone.last_seq}); nothing of it remains"
