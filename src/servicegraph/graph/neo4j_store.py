@@ -523,11 +523,13 @@ class _Neo4jWriteTx(_Neo4jReadTx):
     ) -> tuple[int, int]:
         total, done = len(plan.mutations), 0
 
-        def run(name: str, param: str, items: list[Any], text: str | None = None) -> None:
+        def run(
+            name: str, param: str, items: list[Any], text: str | None = None, counted: bool = False
+        ) -> None:
             nonlocal done
             for part in _chunks(items):
                 result = self.tx.run(text or query(name), {param: part})
-                if name.endswith("_relationships") and name != "delete_relationships":
+                if counted:  # the statement returns how many relationships it wrote
                     written = result.single(strict=True)["written"]
                     if written != len(part):  # an end was missing: never write part of a plan
                         raise StoreUnavailable(
@@ -538,13 +540,16 @@ class _Neo4jWriteTx(_Neo4jReadTx):
                 done += len(part)
                 progress(min(done, total), total)
 
-        # What the plan found absent is created without a look-up (version 1: a new CI; the
-        # plan's create_relationship ops), the rest merged.
-        created_rels = {m.entity for m in plan.mutations if m.op == "create_relationship"}
+        # What the plan found absent (its create ops) is created without a look-up, the rest
+        # merged.
+        created: dict[str, set[str]] = {"create_ci": set(), "create_relationship": set()}
+        for m in plan.mutations:
+            if m.op in created:
+                created[m.op].add(m.entity)
         new_cis: list[dict[str, Any]] = []
         old_cis: list[dict[str, Any]] = []
         for c in plan.ci_upserts:
-            (new_cis if c.version == 1 else old_cis).append(
+            (new_cis if c.id in created["create_ci"] else old_cis).append(
                 {"id": c.id, "props": _props(c, self.model)}
             )
         run("create_cis", "rows", new_cis)
@@ -553,10 +558,11 @@ class _Neo4jWriteTx(_Neo4jReadTx):
         run("delete_cis", "ids", plan.ci_deletes)
         by_type: dict[tuple[str, bool], list[dict[str, Any]]] = {}
         for rel in plan.rel_upserts:
-            by_type.setdefault((rel.type, rel.entity in created_rels), []).append(rel.to_dict())
+            new = rel.entity in created["create_relationship"]
+            by_type.setdefault((rel.type, new), []).append(rel.to_dict())
         for (rel_type, new), rows in by_type.items():
             name = "create_relationships" if new else "upsert_relationships"
-            run(name, "rows", rows, typed_query(name, rel_type))
+            run(name, "rows", rows, typed_query(name, rel_type), counted=True)
         if self.head is None:  # late: the data is written, now queue for the journal
             self._lock()
             at = utc_now()
