@@ -1,6 +1,6 @@
 """Request throughput of one ``servicegraph serve`` process on an estate of ``bench.engine``,
 measured with wrk (Debian's, installed by ``make bench`` when missing) on loopback: small impact
-requests (a leaf CI, first 20 rows) — alone, and while another client keeps asking for a large
+requests (200 leaf CIs in turn, first 20 rows) — alone, and while another client keeps asking for a large
 impact — against a bare FastAPI endpoint answering a constant JSON body in the same run.
 
     python -m bench.throughput --size 100000
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from itertools import islice
 from pathlib import Path
 
 import httpx
@@ -60,13 +61,19 @@ def wait_up(url: str, server: subprocess.Popen[bytes] | None = None, timeout: fl
     sys.exit(f"{url} did not come up")
 
 
-def wrk(url: str, body: str, token: str, seconds: int) -> dict[str, float]:
+def wrk(url: str, bodies: list[str], token: str, seconds: int) -> dict[str, float]:
+    """wrk posting ``bodies`` in turn (each connection starts at its own place in the list)."""
     script = Path(tempfile.mkdtemp()) / "post.lua"
     script.write_text(
         'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(body)}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
         f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        f"local bodies = {{{', '.join(json.dumps(b) for b in bodies)}}}\n"
+        "local i = math.random(#bodies)\n"
+        "request = function()\n"
+        "  i = i % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[i])\n"
+        "end\n"
     )
     out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout  # fmt: skip
@@ -97,8 +104,8 @@ def main() -> None:
     source.close()
     sg = ServiceGraph(SqliteStore(path, source.model))
     token = create_token(sg.store, "bench-throughput", "viewer")
-    leaf = next(i for i in sg.engine.ids if i.startswith("vm-")
-                and 2 <= sg.impact([i]).total_impacted <= 20)  # fmt: skip
+    leaves = list(islice((i for i in sg.engine.ids if i.startswith("vm-")
+                          and 2 <= sg.impact([i]).total_impacted <= 20), 200))  # fmt: skip
     hub = max((i for i in sg.engine.ids if i.startswith("host-")),
               key=lambda i: len(sg.engine.reach([i], "up")))  # fmt: skip
     big = sg.impact([hub]).total_impacted
@@ -116,10 +123,10 @@ def main() -> None:
     try:
         wait_up("http://127.0.0.1:8941/health")
         wait_up("http://127.0.0.1:8942/docs")
-        small = json.dumps({"query": SMALL, "variables": {"ids": [leaf]}})
+        small = [json.dumps({"query": SMALL, "variables": {"ids": [leaf]}}) for leaf in leaves]
         large = json.dumps({"query": LARGE, "variables": {"ids": [hub]}})
         url = "http://127.0.0.1:8941/graphql"
-        probe = httpx.post(url, content=small, headers={"Authorization": f"Bearer {token}",
+        probe = httpx.post(url, content=small[0], headers={"Authorization": f"Bearer {token}",
                                                          "Content-Type": "application/json"})  # fmt: skip
         assert "errors" not in probe.json(), probe.text
         print(f"== {args.size:,}-CI estate, serve --workers {args.workers}; wrk -t2 -c16 "
@@ -128,7 +135,7 @@ def main() -> None:
         floor = wrk("http://127.0.0.1:8942/graphql", small, token, args.seconds)
         show("bare FastAPI, constant body", floor)
         alone = wrk(url, small, token, args.seconds)
-        show(f"small impact of {leaf}", alone)
+        show(f"small impacts of {len(leaves)} VMs in turn (2-20 CIs each)", alone)
         print(f"{'':58s} {floor['rps'] / alone['rps']:8.1f}x the bare endpoint's time per request")
         stop = threading.Event()
         done = [0]

@@ -30,6 +30,7 @@ class CountingStore:
             "relationships_of",
             "find_cis",
             "find_relationships",
+            "journal",
         }:
 
             def counted(*args: Any, **kwargs: Any) -> Any:
@@ -178,6 +179,42 @@ def test_a_nested_query_makes_a_bounded_number_of_store_round_trips(api: Any) ->
     rels = [r for e in body["data"]["cis"]["edges"] for r in e["node"]["relationships"]]
     assert len(rels) > 200
     assert counting.calls == Counter({"find_cis": 1, "relationships_of": 1, "get_cis": 1})
+
+
+def test_a_query_reads_the_journal_once_and_the_next_one_sees_a_write(api: Any) -> None:
+    """All fields of a query answer from the graph as it was at its start (one journal read, a
+    round trip on Neo4j, instead of one per analysis); a write is in the next query."""
+    client, tokens, counting = api
+    both = """query($a: [ID!]!, $b: [ID!]!) {
+        x: impact(ciIds: $a) { totalImpacted services { service { id } } slas { sla { id } } }
+        y: impact(ciIds: $b) { totalImpacted customers { customer { id } } } }"""
+    ids = {"a": ["storage-array-000001"], "b": ["host-000002"]}
+    counting.calls.clear()
+    before = gql(client, both, tokens["viewer"], **ids)["data"]
+    assert counting.calls["journal"] == 1 and before["x"]["slas"]
+    new = [{"id": "vm-late", "class": "vm", "name": "late VM"}]
+    assert gql(client, UPSERT, tokens["cmdb_editor"], cis=new)["data"]["upsertCis"]["created"]
+    rel = [{"source": "vm-late", "type": "HOSTED_ON", "target": "host-000002"}]
+    assert gql(client, ADD, tokens["admin"], rels=rel)["data"]["addRelationships"]["created"]
+    after = gql(client, both, tokens["viewer"], **ids)["data"]
+    assert after["y"]["totalImpacted"] == before["y"]["totalImpacted"] + 1
+
+
+def test_impact_paths_are_there_whenever_a_fragment_asks_for_them(api: Any) -> None:
+    client, tokens, counting = api
+    expected = ServiceGraph(counting).impact(["host-000002"]).impacted()  # type: ignore[arg-type]
+    spread = """query($ids: [ID!]!) { impact(ciIds: $ids) { ...Rows } }
+        fragment Rows on Impact { impacted { ci { id } ... on ImpactedCI { path } } }"""
+    inline = """query($ids: [ID!]!) { impact(ciIds: $ids) { ... on Impact {
+        impacted { ci { id } steps: path } } } }"""
+    rows = gql(client, spread, tokens["viewer"], ids=["host-000002"])["data"]["impact"]
+    assert [r["path"] for r in rows["impacted"]] == [r["path"] for r in expected]
+    rows = gql(client, inline, tokens["viewer"], ids=["host-000002"])["data"]["impact"]
+    assert [r["steps"] for r in rows["impacted"]] == [r["path"] for r in expected]
+    assert all(len(r["steps"]) >= 2 for r in rows["impacted"])
+    bare = """query($ids: [ID!]!) { impact(ciIds: $ids) { impacted { ci { id } distance } } }"""
+    rows = gql(client, bare, tokens["viewer"], ids=["host-000002"])["data"]["impact"]
+    assert [r["ci"]["id"] for r in rows["impacted"]] == [r["id"] for r in expected]
 
 
 def test_dependency_map_gives_nodes_and_edges(api: Any) -> None:

@@ -11,12 +11,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from servicegraph.api.limits import Limits
+from servicegraph.api import server
+from servicegraph.api.limits import Limits, SmallRequests
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import CI
 from servicegraph.graph.sqlite_store import SqliteStore
@@ -217,3 +220,55 @@ def test_concurrent_writers_through_the_server_and_the_cli_lose_nothing(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_small_queries_take_turns_and_one_stuck_in_the_lane_holds_up_no_other(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small queries take turns on one lane while large ones give way: every answer is still
+    the Python API's; a small query stuck in the lane (here: blocked until the others are done)
+    does not hold the others up, they run beside it."""
+    monkeypatch.setattr(server, "LANE_WAIT", 0.05)
+    engine = api.sg.engine
+    sg = api.sg
+    small = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted impacted { ci { id } } } }"
+    large = (
+        '{ impact(ciIds: ["cluster-000008"], first: 100000) { totalImpacted '
+        "impacted { ci { id name } status path } } }"
+    )
+    rows_of = {
+        ci: {r["id"] for r in sg.impact([ci]).impacted(limit=5)}
+        for ci in engine.ids
+        if ci.startswith(("vm-", "host-"))
+    }
+    stuck_seed = next(ci for ci, rows in rows_of.items() if rows)
+    stuck_rows = rows_of[stuck_seed]
+    seeds = [ci for ci, rows in rows_of.items() if rows and not rows & stuck_rows][:3]
+    assert len(seeds) == 3
+    release = threading.Event()
+    real = engine.labels
+
+    def labels(ids: Any) -> Any:
+        if stuck_rows & set(ids):
+            assert release.wait(60), "the other small queries never finished"
+        return real(ids)
+
+    monkeypatch.setattr(engine, "labels", labels)
+    expected = {s: [r["id"] for r in sg.impact([s]).impacted(limit=5)] for s in seeds}
+    big = sg.impact(["cluster-000008"]).impacted()
+    with ThreadPoolExecutor(8) as pool:
+        stuck = pool.submit(api.post, small, role="viewer", id=[stuck_seed])
+        time.sleep(0.2)  # it holds the lane now
+        larges = [pool.submit(api.post, large, role="viewer") for _ in range(2)]
+        smalls = [(s, pool.submit(api.post, small, role="viewer", id=[s])) for s in seeds * 5]
+        for seed, future in smalls:
+            rows = future.result(timeout=60)["data"]["impact"]["impacted"]
+            assert [r["ci"]["id"] for r in rows] == expected[seed]
+        release.set()
+        assert [r["ci"]["id"] for r in stuck.result(60)["data"]["impact"]["impacted"]] == [
+            r for r in (x["id"] for x in sg.impact([stuck_seed]).impacted(limit=5))
+        ]
+        for future in larges:
+            rows = future.result(timeout=60)["data"]["impact"]["impacted"]
+            assert [(r["ci"]["id"], r["path"]) for r in rows] == [(r["id"], r["path"]) for r in big]
+    assert SmallRequests.in_flight == 0

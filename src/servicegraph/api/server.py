@@ -4,15 +4,23 @@ health check.
 The event loop only moves bytes: every GraphQL request executes in a worker thread (on an event loop
 of that thread, for the DataLoaders), so a store call that waits — SQLite's write lock, a slow
 Neo4j — never stalls other requests, and each request runs within its time budget
-(:mod:`servicegraph.api.limits`). Bodies over the size limit are refused before they are read.
+(:mod:`servicegraph.api.limits`). On a store read in-process (SQLite), *small* queries (a response
+of at most ``SMALL_COST`` fields) take turns on one lane: threads side by side only contend for the
+interpreter lock; one waiting longer than ``LANE_WAIT`` (a slow one holds the lane) runs beside it.
+Every other request gives way at its deadline checks while small ones are in flight, so a
+10,000-row impact slows down instead of the requests of everyone else. Bodies over the size limit
+are refused before they are read.
 Every error a client can cause comes back as JSON with a typed ``extensions.code``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import gc
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,7 +29,7 @@ import anyio
 import orjson
 from cross_web import HTTPException
 from fastapi import FastAPI, Request
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationType, get_operation_ast, parse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -31,8 +39,8 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
 from servicegraph.api.graphql.context import Context
-from servicegraph.api.graphql.schema import build_schema
-from servicegraph.api.limits import Limits, QueryTimeout, deadline
+from servicegraph.api.graphql.schema import DOCUMENT_CACHE, build_schema
+from servicegraph.api.limits import Limits, QueryTimeout, SmallRequests, deadline, estimate
 from servicegraph.api.python import ServiceGraph
 from servicegraph.graph import kernels
 from servicegraph.processes.access import authenticate
@@ -48,11 +56,17 @@ APP_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 MAX_ERRORS = 100  # errors listed in one response; `extensions.errorCount` gives the total
+SMALL_COST = 5_000  # response fields (limits.estimate) up to which a query takes the small lane
+LANE_WAIT = 0.05  # seconds a small query waits for the lane before it runs beside the one in it
+GC_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
+SWITCH_INTERVAL = 0.001  # seconds a busy thread keeps the interpreter lock (CPython's: 0.005)
 _thread_loops = threading.local()
 
 
 class _Router(GraphQLRouter[Context, None]):
     limits: Limits = Limits()
+    lane: bool = False  # small queries take turns (the store's reads wait on nothing)
+    _small_lane: anyio.CapacityLimiter | None = None
 
     @property
     def graphql_ide_html(self) -> str:
@@ -99,19 +113,57 @@ class _Router(GraphQLRouter[Context, None]):
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         run = super().execute_single
         budget = self.limits.request_timeout
+        request = kwargs["request_data"] if "request_data" in kwargs else args[-1]
+        small = self.lane and self._small(request)
 
         def work() -> ExecutionResult:
             loop = getattr(_thread_loops, "loop", None)
             if loop is None:
                 loop = _thread_loops.loop = asyncio.new_event_loop()
-            with deadline(budget):
+            with deadline(budget, courteous=not small):
                 try:
                     return loop.run_until_complete(run(*args, **kwargs))
                 except QueryTimeout:
                     _cancel_pending(loop)
                     return ExecutionResult(data=None, errors=[_timeout_error(budget)])
 
-        return await anyio.to_thread.run_sync(work)
+        if not small:
+            return await anyio.to_thread.run_sync(work)
+        # Small queries take turns on one lane: CPU-bound threads side by side only fight for
+        # the interpreter lock. One that waits too long (a slow one holds the lane) runs beside.
+        lane = self._small_lane
+        if lane is None:
+            lane = self._small_lane = anyio.CapacityLimiter(1)
+        SmallRequests.in_flight += 1  # large requests give way meanwhile (see check_deadline)
+        try:
+            held = False
+            with anyio.move_on_after(LANE_WAIT):
+                await lane.acquire()
+                held = True
+            if not held:
+                return await anyio.to_thread.run_sync(work)
+            try:
+                return await anyio.to_thread.run_sync(work)
+            finally:
+                lane.release()
+        finally:
+            SmallRequests.in_flight -= 1
+
+    def _small(self, request: Any) -> bool:
+        """A query whose response may hold at most SMALL_COST fields (a request that does not
+        parse or is odd otherwise is not small: its execution reports the problem)."""
+        document = _parsed(request.query)
+        if document is None:
+            return False
+        operation = get_operation_ast(document, request.operation_name)
+        if operation is None or operation.operation is not OperationType.QUERY:
+            return False
+        schema = self.schema._schema  # type: ignore[attr-defined]
+        try:
+            cost, _, _ = estimate(schema, document, request.operation_name, request.variables)
+        except Exception:
+            return False
+        return 0 < cost <= SMALL_COST
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = process_result(result)
@@ -126,6 +178,29 @@ class _Router(GraphQLRouter[Context, None]):
                 extra["errorCount"] = len(errors)
                 response["extensions"] = extra
         return response
+
+
+@functools.lru_cache(maxsize=DOCUMENT_CACHE)
+def _parsed(query: str | None) -> DocumentNode | None:
+    """The query's document, to sort it into a lane (None: it does not parse)."""
+    if not query:
+        return None
+    try:
+        return parse(query)
+    except GraphQLError:
+        return None
+
+
+def tune_interpreter() -> None:
+    """For a server process, once its engine is built: the objects alive now (engine, libraries)
+    live as long as the process, so they leave the cyclic collector's passes; a request that
+    builds many rows is not interrupted every 700 allocations (measured: a 10,000-row impact
+    took twice as long); and a thread that gave up the interpreter lock (a store read) gets it
+    back within 1 ms, not 5, while another runs a large request."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def _client_error_code(error: dict[str, Any]) -> str:
@@ -249,7 +324,9 @@ def worker_app() -> FastAPI:
     from servicegraph.api.python import connect
 
     models = [m for m in os.environ.get(WORKER_MODEL, "").split(os.pathsep) if m]
-    return create_app(connect(os.environ.get(WORKER_DB) or None, models, create=False))
+    app = create_app(connect(os.environ.get(WORKER_DB) or None, models, create=False))
+    tune_interpreter()
+    return app
 
 
 def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
@@ -262,7 +339,7 @@ def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
         return Context(sg, request.headers.get("authorization"))
 
     app = FastAPI(title="servicegraph", version="0.1.0")
-    router_class = type("Router", (_Router,), {"limits": limits})
+    router_class = type("Router", (_Router,), {"limits": limits, "lane": sg.store.local_reads})
     router: GraphQLRouter[Context, None] = router_class(
         build_schema(limits=limits), context_getter=get_context, graphql_ide="graphiql"
     )

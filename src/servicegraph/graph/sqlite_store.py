@@ -155,6 +155,8 @@ def write_timeout() -> float:
 class SqliteStore(GraphStore):
     """GraphStore on a SQLite file; safe to share between threads."""
 
+    local_reads = True
+
     def __init__(
         self,
         path: str | Path,

@@ -122,6 +122,9 @@ class GraphStore(ABC):
     """A property graph of CIs and relationships with a journal; SQLite and Neo4j implement it."""
 
     uri: str
+    # Reads answered in this process without waiting on a server (SQLite's WAL readers never
+    # block): the GraphQL server then answers small queries one after another, not side by side.
+    local_reads: bool = False
 
     def __init__(self, model: Model) -> None:
         self.model = model

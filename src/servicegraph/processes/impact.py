@@ -69,13 +69,14 @@ class ImpactResult:
 
     @paused_gc()  # a hub's blast radius is hundreds of thousands of rows
     def impacted(
-        self, limit: int | None = None, names: bool = False, start: int = 0
+        self, limit: int | None = None, names: bool = False, start: int = 0, paths: bool = True
     ) -> list[dict[str, Any]]:
         """Impacted CIs, nearest first: id, class, status, distance, path (and ``name`` when
-        ``names``)."""
-        cols = self.columns(names=names, paths=True, limit=limit, start=start)
-        keys = ["id", "name", "class", "status", "distance", "path"] if names else [
-            "id", "class", "status", "distance", "path"]  # fmt: skip
+        ``names``; no ``path`` when not ``paths``)."""
+        cols = self.columns(names=names, paths=paths, limit=limit, start=start)
+        keys = ["id", "name", "class", "status", "distance"] if names else [
+            "id", "class", "status", "distance"]  # fmt: skip
+        keys += ["path"] if paths else []
         values = [cols[k] if k == "path" else cols[k].tolist() for k in keys]
         return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
 

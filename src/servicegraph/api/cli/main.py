@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 invalid input (nothing written), 2 usage error, 3 store
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -574,7 +573,7 @@ def serve(
 
     import uvicorn
 
-    from servicegraph.api.server import create_app
+    from servicegraph.api.server import create_app, tune_interpreter
 
     _check_port(host, port)  # before anything slow: say so now, not after loading an estate
     if demo and db is None and not os.environ.get("SERVICEGRAPH_NEO4J_URI"):
@@ -609,10 +608,7 @@ def serve(
                     workers=workers, log_level="info")  # fmt: skip
         return
     app = create_app(sg)  # builds the topology engine
-    # The engine's and the libraries' objects live as long as the process: keep them out of the
-    # cyclic collector's full passes, which otherwise pause requests that allocate a lot.
-    gc.collect()
-    gc.freeze()
+    tune_interpreter()
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

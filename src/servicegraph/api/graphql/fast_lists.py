@@ -43,6 +43,7 @@ from servicegraph.api.limits import check_deadline
 __all__ = ["FastListExecutor"]
 
 _DEFINITION = "strawberry-definition"
+_CHUNK = 100  # list items completed between two deadline checks
 
 
 class _Fallback(Exception):
@@ -89,7 +90,10 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
             complete = self._plan(return_type.of_type, field_details_list)
             if complete is not None:
                 try:
-                    completed = [complete(item) for item in result]
+                    completed = []
+                    for start in range(0, len(result), _CHUNK):
+                        check_deadline()  # in time, and giving way to small requests
+                        completed += [complete(item) for item in result[start : start + _CHUNK]]
                 except Exception:  # _Fallback, or an attribute the plan could not read
                     pass
                 else:

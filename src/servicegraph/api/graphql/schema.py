@@ -7,6 +7,8 @@ errors whose ``extensions.code`` names the failure (validation failures also lis
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import strawberry
@@ -16,6 +18,7 @@ from strawberry.extensions import (
     MaskErrors,
     MaxTokensLimiter,
     ParserCache,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_validator
@@ -23,6 +26,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
+from strawberry.types.nodes import SelectedField
 
 from servicegraph.api.graphql.audit import AuditMutation, AuditQuery
 from servicegraph.api.graphql.availability import AvailabilityQuery
@@ -59,8 +64,9 @@ from servicegraph.api.graphql.types import (
     WriteResultType,
     as_ci,
 )
-from servicegraph.api.limits import Limits, with_limits
+from servicegraph.api.limits import Limits, check_deadline, with_limits
 from servicegraph.errors import NotFound, Problem, ServiceGraphError, ValidationFailed
+from servicegraph.graph.engine import one_refresh
 from servicegraph.graph.records import Batch, Relationship, encode_cursor
 from servicegraph.processes.configuration import guarded_write
 from servicegraph.processes.impact import analyse_impact
@@ -103,6 +109,19 @@ def _past_cis(store: Any, ids: list[str]) -> dict[str, CIType]:
             if end in rels:
                 rels[end].append(rel)
     return {i: CIType.of(ci, rels[i]) for i, ci in found.items()}
+
+
+def _asks_for(selections: Sequence[Any], *path: str) -> bool:
+    """Whether the request selects the field at ``path`` (names, fragments looked through), so
+    work only it needs — the paths of a blast radius — is skipped when no one reads it."""
+    name, rest = path[0], path[1:]
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == name and (not rest or _asks_for(selection.selections, *rest)):
+                return True
+        elif _asks_for(selection.selections, *path):  # inline fragment or fragment spread
+            return True
+    return False
 
 
 def _labelled(info: Info, ids: list[str]) -> dict[str, CIType]:
@@ -215,15 +234,19 @@ class CMDBQuery:
                 wrote=False,
             )
         seeds = [str(i) for i in ci_ids]
+        paths = _asks_for(info.selected_fields, "impact", "impacted", "path")
         if as_of is not None:  # the blast radius on the day, in a picture of the graph then
             with info.context.sg.as_of(as_of) as past:
                 result = analyse_impact(past.engine, seeds, max_depth)
-                rows = result.impacted(limit=first)
+                rows = result.impacted(limit=first, paths=paths)
                 cis = _past_cis(past.store, _impact_ids(result, rows))
         else:
             result = analyse_impact(info.context.sg.engine, seeds, max_depth)
-            rows = result.impacted(limit=first)
+            check_deadline()  # here and below: a large answer gives way to small requests
+            rows = result.impacted(limit=first, paths=paths)
+            check_deadline()
             cis = _labelled(info, _impact_ids(result, rows))
+        check_deadline()
         return Impact(
             total_impacted=result.total_impacted,
             impacted=[
@@ -231,7 +254,7 @@ class CMDBQuery:
                     ci=cis[r["id"]],
                     status=_STATUS[r["status"]],
                     distance=r["distance"],
-                    path=r["path"],
+                    path=r.get("path", []),
                 )
                 for r in rows
             ],
@@ -398,6 +421,16 @@ class ServiceGraphSchema(strawberry.Schema):
         super().process_errors([e for e in errors if _is_unexpected(e)], execution_context)
 
 
+class JournalOnce(SchemaExtension):
+    """A query writes nothing: the topology engine reads the journal once for all its fields,
+    which then answer from one state of the graph (a small impact made four reads)."""
+
+    def on_execute(self) -> Iterator[None]:
+        query = self.execution_context.operation_type is OperationType.QUERY
+        with one_refresh() if query else nullcontext():
+            yield
+
+
 def build_schema(
     executor: type[StrawberryGraphQLCoreExecutionContext] = FastListExecutor,
     limits: Limits | None = None,
@@ -415,6 +448,7 @@ def build_schema(
             AliasLimit,
             TokenLimit,
             with_limits(limits or Limits()),
+            JournalOnce,
             MaskUnexpected,
         ],
         execution_context_class=executor,
