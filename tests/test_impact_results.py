@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from servicegraph.api.python import ServiceGraph
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.demo import generate_estate
@@ -46,3 +48,17 @@ def test_impact_streams_as_ndjson_from_the_cli(sqlite_store: GraphStore) -> None
     assert lines[1:] == expected["impacted"]
     whole = run("impact", seed, "--format", "json", "--db", db)
     assert json.loads(whole.stdout) == expected
+
+
+def test_the_json_written_in_pieces_is_the_indented_dict_byte_for_byte(
+    sqlite_store: GraphStore,
+) -> None:
+    sqlite_store.write(generate_estate(400, seed=2), "load")
+    sg = ServiceGraph(sqlite_store)
+    leaf = next(i for i in sg.engine.ids if not sg.engine.reach([i], "up").keys() - {i})
+    seeds = [next(i for i in sg.engine.ids if i.startswith("host-")), leaf]
+    for result in (sg.impact(seeds[:1]), sg.impact(seeds[1:])):
+        whole = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2)
+        for size in (1, 7, 10**6):  # a row a piece, pieces of seven, all rows in one
+            assert b"".join(result.json_chunks(size)) == whole
+    assert sg.impact(seeds[1:]).total_impacted == 0  # the empty blast radius is in the loop

@@ -332,7 +332,7 @@ def worker_app() -> FastAPI:
 def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
     """An app serving ``sg``; the topology engine is built before the first request."""
     limits = limits or Limits.from_env()
-    sg.engine  # noqa: B018 - build the projection at start-up, not on the first query
+    sg.engine.index  # noqa: B018 - open the projection (and index it) now, not on the first query
     kernels.warm_up()  # and compile its loops
 
     async def get_context(request: Request) -> Context:

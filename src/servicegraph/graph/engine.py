@@ -32,7 +32,7 @@ import networkx as nx
 import numpy as np
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
-from servicegraph.graph import projection
+from servicegraph.graph import kernels, projection
 from servicegraph.graph.kernels import (
     Csr,
     Reached,
@@ -53,6 +53,7 @@ DOWN, DEGRADED = "DOWN", "DEGRADED"
 Direction = Literal["up", "down"]
 _REBUILD_AFTER = 50_000  # journal entries or overlay edges before a full rebuild
 _MAX_MIN_UP = 2**31 - 1  # the kernels count members in int32
+_SEARCH_UP_TO = 50_000  # ids looked up by binary search before the index is built
 
 
 _refreshed: contextvars.ContextVar[set[int] | None] = contextvars.ContextVar(
@@ -144,13 +145,14 @@ class TopologyEngine:
     """An in-memory, journal-refreshed projection of one store's topology."""
 
     ids: list[str]  # node index -> CI id
-    index: dict[str, int]  # CI id -> node index
+    _index: dict[str, int] | None  # CI id -> node index (None: not built yet, ids still sorted)
     _names: list[str] | None  # names at build time (None: still in the projection's blob)
     _names_blob: np.ndarray | None
     _names_array: np.ndarray | None
     _name_changes: dict[int, str]  # since the build: new CIs and renames
 
     def __init__(self, store: GraphStore) -> None:
+        kernels.warm_up_soon()  # beside opening the projection or building
         self.store = store
         self.model: Model = store.model
         self.type_names = sorted(store.model.relationship_types)
@@ -231,7 +233,7 @@ class TopologyEngine:
             self._names, self._names_blob = None, a["names"]  # decoded when first asked for
             self._names_array = None
             self._name_changes = {}
-            self.index = dict(zip(self.ids, range(n), strict=True))
+            self._index = None  # built when first needed: 0.3 s of hashing at 1M CIs
             self.n = n
             self._scratch = None
             self._id_array = None
@@ -254,7 +256,7 @@ class TopologyEngine:
         n = len(nodes)
         cap = max(16, int(n * 1.25))
         self.ids = [row[0] for row in nodes]
-        self.index = {ident: i for i, ident in enumerate(self.ids)}
+        self._index = {ident: i for i, ident in enumerate(self.ids)}
         self._names = [row[4] for row in nodes]
         self._names_blob = None
         self._names_array = None
@@ -592,16 +594,43 @@ class TopologyEngine:
             self.refresh()
             return self._seed_indices(ids)
 
+    @property
+    def index(self) -> dict[str, int]:
+        """CI id -> node index. Opened from the projection, it is built on first use: an analysis
+        of a few CIs finds them in the sorted ids instead (:meth:`_seed_indices`)."""
+        if self._index is None:
+            self._index = dict(zip(self.ids, range(len(self.ids)), strict=True))
+        return self._index
+
     def _seed_indices(self, ids: Collection[str]) -> np.ndarray:
-        unknown = [i for i in ids if i not in self.index]
+        if self._index is None and len(ids) <= _SEARCH_UP_TO:
+            return self._searched(ids)
+        index = self.index
+        unknown = [i for i in ids if i not in index]
         if unknown:
-            if len(unknown) == 1:
-                raise NotFound("CI", unknown[0])
-            raise ValidationFailed(
-                [Problem("ciIds", ident, "no CI with this id; check the id") for ident in unknown],
-                wrote=False,
-            )
-        return np.array([self.index[i] for i in ids], dtype=I32)
+            self._unknown(unknown)
+        return np.array([index[i] for i in ids], dtype=I32)
+
+    def _searched(self, ids: Collection[str]) -> np.ndarray:
+        """Node indices by binary search: until the index is built (nothing applied from the
+        journal since the projection was opened) the ids are in sorted order."""
+        ordered = self.id_array()
+        wanted = np.empty(len(ids), dtype=object)
+        wanted[:] = list(ids)
+        at = np.minimum(np.searchsorted(ordered, wanted), max(len(ordered) - 1, 0))
+        hit = ordered[at] == wanted if len(ordered) else np.zeros(len(ids), dtype=bool)
+        if not hit.all():
+            self._unknown([i for i, ok in zip(ids, hit.tolist(), strict=True) if not ok])
+        return at.astype(I32)
+
+    @staticmethod
+    def _unknown(unknown: list[str]) -> None:
+        if len(unknown) == 1:
+            raise NotFound("CI", unknown[0])
+        raise ValidationFailed(
+            [Problem("ciIds", ident, "no CI with this id; check the id") for ident in unknown],
+            wrote=False,
+        )
 
     def reach(
         self,

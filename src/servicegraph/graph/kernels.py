@@ -16,6 +16,7 @@ reached from.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "down_set_csr",
     "propagate_csr",
     "warm_up",
+    "warm_up_soon",
 ]
 
 REQUIRED, REDUNDANT = 0, 1
@@ -266,6 +268,19 @@ def closure_csr(
         return nodes, scratch.hops[nodes].copy(), parent
     finally:
         _reset(scratch, alive, 0, tail, 0)
+
+
+_warming: threading.Thread | None = None
+
+
+def warm_up_soon() -> None:
+    """Load the loops in a thread of their own (once per process): numba's half second of
+    loading then overlaps what the caller does next (reading the projection, opening the store),
+    and the first analysis waits only for what is left of it."""
+    global _warming
+    if _warming is None:
+        _warming = threading.Thread(target=warm_up, name="servicegraph-kernels", daemon=True)
+        _warming.start()
 
 
 def warm_up() -> None:

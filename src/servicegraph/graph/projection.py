@@ -111,16 +111,17 @@ def _crc_of(path: Path, start: int, layout: list[dict[str, Any]]) -> int:
     """The CRC-32 of the arrays, read with plain reads: checking through the mapping would make
     every page of the file resident in this process (its RSS) before anything needs it."""
     crc = 0
-    with path.open("rb") as f:
+    buffer = memoryview(bytearray(1 << 22))  # one buffer, refilled: no fresh pages per chunk
+    with path.open("rb", buffering=0) as f:
         for item in layout:
             f.seek(start + int(item["offset"]))
             left = int(item["nbytes"])
             while left:
-                chunk = f.read(min(left, 1 << 24))
-                if not chunk:
+                got = f.readinto(buffer[: min(left, len(buffer))])
+                if not got:
                     return -1
-                crc = zlib.crc32(chunk, crc)
-                left -= len(chunk)
+                crc = zlib.crc32(buffer[:got], crc)
+                left -= got
     return crc
 
 

@@ -368,8 +368,9 @@ def impact(
     check_format(fmt, (*FORMATS, "ndjson"))
     with open_graph(db, model) as live, live.as_of(as_of) if as_of else live as sg:
         result = sg.impact(ids, max_depth)
-        if fmt == "json":
-            sys.stdout.buffer.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2))
+        if fmt == "json":  # the indented dict, written as it is built
+            for part in result.json_chunks():
+                sys.stdout.buffer.write(part)
             sys.stdout.buffer.write(b"\n")
             return
         if fmt == "ndjson":  # a summary line, then a line per impacted CI, written as they come
