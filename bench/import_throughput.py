@@ -97,12 +97,15 @@ def main() -> None:
         default=200_000,
         help="largest estate also imported in one Neo4j transaction (the baseline)",
     )
+    parser.add_argument("--sqlite-only", action="store_true", help="skip the Neo4j runs")
     args = parser.parse_args()
     model = load_model()
     batch = generate_estate(args.size)
     print(f"estate of {args.size:,}: {len(batch):,} items", flush=True)
     with tempfile.TemporaryDirectory() as tmp, SqliteStore(Path(tmp) / "b.db", model) as sqlite:
         measure("sqlite", sqlite.bulk_write, batch, _own_peak)
+    if args.sqlite_only:
+        return
     one_tx = None
     if args.size <= args.one_tx_max:
         one_tx = on_neo4j(

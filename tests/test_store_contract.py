@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
 
 from servicegraph.errors import StaleVersion, ValidationFailed
+from servicegraph.graph import sqlite_store as sqlite_module
 from servicegraph.graph.records import CI, Batch, Relationship
+from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import MAX_PAGE_SIZE, GraphStore
 
 
@@ -322,6 +325,41 @@ def test_search_sort_and_count(store: GraphStore) -> None:
     assert store.count_cis(text="ledger") == 1 and store.count_cis(text="payments l") == 1
     store.delete(["vm-b2"])
     assert store.count_cis(text="pay") == 3
+
+
+def test_a_large_write_rebuilds_the_search_index_and_search_finds_what_it_wrote(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write of many CIs drops the search triggers in its transaction and rebuilds the index
+    once: what it wrote is found, and a write that fails half-way leaves triggers and index as
+    they were."""
+    monkeypatch.setattr(sqlite_module, "_REBUILD_SEARCH_AT", 50)
+    store = sqlite_store
+    store.upsert([CI("host-1", "host", "Hypervisor")])
+    batch = Batch()
+    for i in range(60):
+        batch.add_ci(CI(f"vm-{i:02}", "vm", f"Payments node {i}"))
+    store.write(batch)
+    assert store.count_cis(text="paym") == 60 and store.count_cis(text="hyperv") == 1
+    again = Batch(delete_cis=[f"vm-{i:02}" for i in range(50, 60)])
+    for i in range(40):
+        again.add_ci(CI(f"vm-{i:02}", "vm", f"Ledger node {i}"))
+    store.write(again)
+    assert (store.count_cis(text="ledger"), store.count_cis(text="paym")) == (40, 10)
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    failing = Batch()
+    for i in range(60):
+        failing.add_ci(CI(f"db-{i:02}", "database", f"Orders {i}"))
+    with pytest.raises(KeyboardInterrupt):
+        store.write(failing, progress=interrupt)
+    assert store.count_cis(text="orders") == 0 and store.get_ci("db-00") is None
+    store.upsert([CI("vm-00", "vm", "Renamed alone")])  # row by row again: the triggers are back
+    assert store.count_cis(text="renamed alone") == 1 and store.count_cis(text="ledger") == 39
+    with sqlite3.connect(store.path) as db:
+        db.execute("INSERT INTO cis_search(cis_search) VALUES ('integrity-check')")
 
 
 def test_attribute_columns_read_paths_alike_on_both_stores(store: GraphStore) -> None:
