@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -211,15 +212,17 @@ def test_change_and_release_commands(tmp_path: Path) -> None:
         "change", "do", "rfc-1", "approve", "--reason", "CAB 7", "--user", "carol", "--db", db
     )
     assert json.loads(approved.stdout)["approved_by"] == "carol"
+    # a day a year ahead: the demo's own RFCs are scheduled within days of today
+    day = (dt.datetime.now(dt.UTC) + dt.timedelta(days=365)).date().isoformat()
     bad_window = run(
         "change",
         "do",
         "rfc-1",
         "schedule",
         "--set",
-        "window_start=2026-12-05T20:00:00Z",
+        f"window_start={day}T20:00:00Z",
         "--set",
-        "window_end=2026-12-05T19:00:00Z",
+        f"window_end={day}T19:00:00Z",
         "--db",
         db,
     )
@@ -230,9 +233,9 @@ def test_change_and_release_commands(tmp_path: Path) -> None:
         "rfc-1",
         "schedule",
         "--set",
-        "window_start=2026-12-05T20:00:00Z",
+        f"window_start={day}T20:00:00Z",
         "--set",
-        "window_end=2026-12-05T21:00:00Z",
+        f"window_end={day}T21:00:00Z",
         "--db",
         db,
     )
@@ -241,9 +244,9 @@ def test_change_and_release_commands(tmp_path: Path) -> None:
             "change",
             "schedule",
             "--from",
-            "2026-12-01T00:00:00Z",
+            f"{day}T00:00:00Z",
             "--to",
-            "2026-12-31T00:00:00Z",
+            f"{day}T23:59:59Z",
             "--db",
             db,
         ).stdout
