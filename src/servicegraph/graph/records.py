@@ -44,7 +44,7 @@ __all__ = [
 RelKey = tuple[str, str, str]  # (source, type, target)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no __dict__: millions of them in an import
 class CI:
     """A node of the graph: a configuration item or a record, of a class from the model."""
 
@@ -76,7 +76,7 @@ class CI:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no __dict__: millions of them in an import
 class Relationship:
     """A typed edge from the dependent (``source``) to what it depends on (``target``)."""
 
@@ -112,7 +112,7 @@ def relationship_entity(key: RelKey) -> str:
     return f"{source} -[{rel_type}]-> {target}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # no __dict__: millions of them in an import
 class JournalEntry:
     """One mutation: written in the same transaction as the change it records."""
 

@@ -63,7 +63,7 @@ def _no_progress(done: int, total: int) -> None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mutation:
     """One planned change, as the journal records it."""
 
