@@ -85,6 +85,25 @@ def test_responses_are_graphql_cores_own(sqlite_store: SqliteStore, label: str) 
     assert (used > 0) == ("on demand" not in label)
 
 
+def test_plans_kept_across_requests_follow_the_variables_of_directives(
+    sqlite_store: SqliteStore,
+) -> None:
+    """The same query text again (its parsed document cached) with an @include that flips: each
+    answer is graphql-core's, so a plan kept from the first request is not reused blindly."""
+    sqlite_store.write(generate_estate(300, seed=5))
+    sg = ServiceGraph(sqlite_store)
+    context = Context(sg, f"Bearer {create_token(sqlite_store, 'u', 'viewer')}")
+    query = QUERIES["impact, with aliases, fragments, __typename and @include"]
+    plain = build_schema(StrawberryGraphQLCoreExecutionContext)
+    fast = build_schema(Recording)
+    for names in (True, False, True):
+        variables = {"ids": ["storage-array-000001"], "names": names}
+        (got, used) = fast_lists(fast, query, context, **variables)
+        assert got == run(plain, query, context, **variables) and used > 0
+        customers = got[0]["impact"]["customers"]
+        assert customers and all(("name" in c["customer"]) == names for c in customers)
+
+
 @strawberry.enum
 class Kind(Enum):
     HOST = "host"

@@ -226,49 +226,86 @@ def test_small_queries_take_turns_and_one_stuck_in_the_lane_holds_up_no_other(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Small queries take turns on one lane while large ones give way: every answer is still
-    the Python API's; a small query stuck in the lane (here: blocked until the others are done)
-    does not hold the others up, they run beside it."""
+    the Python API's; a small query stuck in the lane (here: its store read blocked until the
+    others are done) does not hold the others up, they run beside it, and quick impacts go on
+    answering from the event loop meanwhile."""
     monkeypatch.setattr(server, "LANE_WAIT", 0.05)
-    engine = api.sg.engine
     sg = api.sg
-    small = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted impacted { ci { id } } } }"
+    listing = "query($c: String!) { cis(filter: {class: $c}, first: 3) { edges { node { id } } } }"
+    quick = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted impacted { ci { id } } } }"
     large = (
         '{ impact(ciIds: ["cluster-000008"], first: 100000) { totalImpacted '
         "impacted { ci { id name } status path } } }"
     )
-    rows_of = {
-        ci: {r["id"] for r in sg.impact([ci]).impacted(limit=5)}
-        for ci in engine.ids
-        if ci.startswith(("vm-", "host-"))
-    }
-    stuck_seed = next(ci for ci, rows in rows_of.items() if rows)
-    stuck_rows = rows_of[stuck_seed]
-    seeds = [ci for ci, rows in rows_of.items() if rows and not rows & stuck_rows][:3]
-    assert len(seeds) == 3
     release = threading.Event()
-    real = engine.labels
+    real = sg.store.find_cis
 
-    def labels(ids: Any) -> Any:
-        if stuck_rows & set(ids):
+    def find_cis(classes: Any, *args: Any, **kwargs: Any) -> Any:
+        if list(classes) == ["host"]:
             assert release.wait(60), "the other small queries never finished"
-        return real(ids)
+        return real(classes, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "labels", labels)
+    monkeypatch.setattr(sg.store, "find_cis", find_cis)
+    listed = {c: [ci.id for ci in real([c], first=3).items] for c in ("vm", "application")}
+    seeds = [c for c in sg.engine.ids if c.startswith("vm-")][:3]
     expected = {s: [r["id"] for r in sg.impact([s]).impacted(limit=5)] for s in seeds}
     big = sg.impact(["cluster-000008"]).impacted()
     with ThreadPoolExecutor(8) as pool:
-        stuck = pool.submit(api.post, small, role="viewer", id=[stuck_seed])
+        stuck = pool.submit(api.post, listing, role="viewer", c="host")
         time.sleep(0.2)  # it holds the lane now
         larges = [pool.submit(api.post, large, role="viewer") for _ in range(2)]
-        smalls = [(s, pool.submit(api.post, small, role="viewer", id=[s])) for s in seeds * 5]
-        for seed, future in smalls:
+        lists = [(c, pool.submit(api.post, listing, role="viewer", c=c)) for c in listed] * 3
+        quicks = [(s, pool.submit(api.post, quick, role="viewer", id=[s])) for s in seeds * 5]
+        for cls, future in lists:
+            edges = future.result(timeout=60)["data"]["cis"]["edges"]
+            assert [e["node"]["id"] for e in edges] == listed[cls]
+        for seed, future in quicks:
             rows = future.result(timeout=60)["data"]["impact"]["impacted"]
             assert [r["ci"]["id"] for r in rows] == expected[seed]
+        assert not stuck.done()
         release.set()
-        assert [r["ci"]["id"] for r in stuck.result(60)["data"]["impact"]["impacted"]] == [
-            r for r in (x["id"] for x in sg.impact([stuck_seed]).impacted(limit=5))
-        ]
+        edges = stuck.result(60)["data"]["cis"]["edges"]
+        assert [e["node"]["id"] for e in edges] == [ci.id for ci in real(["host"], first=3).items]
         for future in larges:
             rows = future.result(timeout=60)["data"]["impact"]["impacted"]
             assert [(r["ci"]["id"], r["path"]) for r in rows] == [(r["id"], r["path"]) for r in big]
+    assert SmallRequests.in_flight == 0
+
+
+def test_a_quick_query_never_makes_the_event_loop_wait_for_a_busy_engine(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quick impacts run on the event loop only while the topology engine is free: held by a
+    long analysis (here: another thread keeps it), they wait in a thread instead, the server
+    answers other requests meanwhile, and the impact is answered once the engine is free."""
+    monkeypatch.setattr(server, "QUICK_WAIT", 0.05)
+    engine = api.sg.engine
+    seed = next(c for c in engine.ids if c.startswith("host-"))
+    expected = api.sg.impact([seed]).total_impacted
+    quick = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted } }"
+    taken, free = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine._lock:  # what a large analysis does while it propagates
+            taken.set()
+            free.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert taken.wait(10)
+        with ThreadPoolExecutor(2) as pool:
+            waiting = pool.submit(api.post, quick, role="viewer", id=[seed])
+            time.sleep(0.3)
+            started = time.perf_counter()
+            health = api.client.get("/health")
+            assert health.status_code == 200 and time.perf_counter() - started < 5
+            me = api.post("{ me { role } }", role="viewer")  # quick too: waits for the engine
+            assert not waiting.done()
+            free.set()
+            assert waiting.result(60)["data"]["impact"]["totalImpacted"] == expected
+        assert me["data"]["me"]["role"] == "viewer"
+    finally:
+        free.set()
+        holder.join(10)
     assert SmallRequests.in_flight == 0

@@ -45,6 +45,7 @@ from graphql import (
 from graphql.execution import ExecutionResult
 from strawberry.extensions import SchemaExtension
 
+from servicegraph.api.memo import Memo
 from servicegraph.errors import ServiceGraphError
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "check_deadline",
     "deadline",
     "estimate",
+    "estimate_text",
 ]
 
 # Estimated sizes of lists without a page argument of their own, by "Type.field".
@@ -234,6 +236,40 @@ def estimate(
     return cost, items, walker.introspects
 
 
+_COSTS: Memo[tuple[int, int, bool]] = Memo(4096)
+
+
+def estimate_text(
+    schema: GraphQLSchema,
+    query: str | None,
+    document: Any,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> tuple[int, int, bool]:
+    """:func:`estimate`, kept per query text and the shape of the variables it reads (integers,
+    list lengths): the server sorts a request into a lane by its cost and the limits check it
+    again, and clients send the same texts again and again with other ids."""
+    if query is None:
+        return estimate(schema, document, operation_name, variables)
+    key = (schema, query, operation_name, _shape(variables))
+    return _COSTS.get(key, lambda: estimate(schema, document, operation_name, variables))
+
+
+def _shape(variables: Mapping[str, Any] | None) -> tuple[tuple[str, object], ...]:
+    """What :func:`estimate` reads of the variables: integers (page sizes) and list lengths."""
+    shape: list[tuple[str, object]] = []
+    for name, value in sorted((variables or {}).items()):
+        if isinstance(value, bool):
+            shape.append((name, "bool"))
+        elif isinstance(value, int):
+            shape.append((name, value))
+        elif isinstance(value, list):
+            shape.append((name, ("list", len(value))))
+        else:
+            shape.append((name, type(value).__name__))
+    return tuple(shape)
+
+
 class _Walker:
     def __init__(self, fragments: dict[str, FragmentDefinitionNode], variables: Mapping[str, Any]):
         self.fragments = fragments
@@ -348,8 +384,8 @@ class QueryLimits(SchemaExtension):
         if document is None:
             return None
         schema = context.schema._schema
-        cost, items, introspects = estimate(
-            schema, document, context.operation_name, context.variables
+        cost, items, introspects = estimate_text(
+            schema, context.query, document, context.operation_name, context.variables
         )
         limits = self.limits
         refused: ServiceGraphError | None = None

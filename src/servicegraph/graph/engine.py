@@ -347,6 +347,26 @@ class TopologyEngine:
         return self._overlay_arrays
 
     # -- journal refresh ------------------------------------------------------------------------
+    def hold_if_free(self, max_behind: int) -> bool:
+        """Take the engine for a short unit of work on this thread, without waiting: False when
+        another thread holds it (a large analysis) or when the journal is more than
+        ``max_behind`` entries ahead (catching up could take long). Pair with :meth:`let_go`.
+        A server runs small queries on its event loop only when this says yes."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self.store.head_seq() - self.seq <= max_behind:
+                return True
+        except BaseException:
+            self._lock.release()
+            raise
+        self._lock.release()
+        return False
+
+    def let_go(self) -> None:
+        """Release what :meth:`hold_if_free` took."""
+        self._lock.release()
+
     def refresh(self) -> int:
         """Apply journal entries written since the last refresh; return how many were applied
         (within :func:`one_refresh`, only the first call reads the journal)."""

@@ -4,8 +4,10 @@ graphql-core completes every field of every list item through its full resolver 
 microseconds a field. For an object whose selected fields are all *plain* — strawberry fields
 without a resolver, permission or extension, read as an attribute — that machinery computes
 nothing but the attribute, coerced by the field's scalar or enum type. :class:`FastListExecutor`
-compiles the selection set of such a list once per request into a :class:`_Plan` and completes
-every item with it, in the same order and with the same coercions. Whenever the plan meets
+compiles the selection set of such a list into a :class:`_Plan` and completes every item with
+it, in the same order and with the same coercions. A plan depends only on the type and the
+selection's nodes (when no directive there reads a variable): it is kept across requests that
+send the same query text, so a small request does not compile it again. Whenever the plan meets
 anything else — a field with a resolver or arguments, an abstract type, a deferred fragment, a
 middleware, a null in a non-null position, a value its scalar refuses — the list is completed by
 graphql-core as usual, so errors and their paths are exactly graphql-core's.
@@ -20,6 +22,8 @@ from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLID,
@@ -31,6 +35,8 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLString,
+    InlineFragmentNode,
+    SelectionSetNode,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList
@@ -39,11 +45,18 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
 from servicegraph.api.limits import check_deadline
+from servicegraph.api.memo import Memo
 
 __all__ = ["FastListExecutor"]
 
 _DEFINITION = "strawberry-definition"
 _CHUNK = 100  # list items completed between two deadline checks
+
+
+# Plans kept across requests, by the ids of the item type and of the selection's nodes (AST nodes
+# hash their whole subtree). The value holds the nodes, so no other document reuses their ids
+# while the plan is kept.
+_PLANS: Memo[tuple[Any, Complete | None]] = Memo(4096)
 
 
 class _Fallback(Exception):
@@ -107,7 +120,13 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
         key = (id(item_type), id(details))
         cached = self._plans.get(key)
         if cached is None:
-            cached = self._plans[key] = (details, self._compile(item_type, details))
+            nodes = tuple(d.node for d in details)
+            if _has_directives([n.selection_set for n in nodes], self.fragments):
+                plan = self._compile(item_type, details)  # @skip/@include read variables
+            else:
+                kept = (id(item_type), *map(id, nodes))
+                plan = _PLANS.get(kept, lambda: (nodes, self._compile(item_type, details)))[1]
+            cached = self._plans[key] = (details, plan)
         return cached[1]
 
     def _compile(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
@@ -150,6 +169,34 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
             fields.append((key, _getter(definition), complete))
         return _Plan(fields)
+
+
+def _has_directives(sets: list[SelectionSetNode | None], fragments: dict[str, Any]) -> bool:
+    """Whether any selection below these sets (through fragments) carries a directive or
+    fragment arguments: what makes the fields collected depend on the variables."""
+    seen: set[str] = set()
+    stack = [s for s in sets if s is not None]
+    while stack:
+        for selection in stack.pop().selections:
+            if selection.directives:
+                return True
+            if isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                details = fragments.get(name)
+                if details is None or getattr(selection, "arguments", None):
+                    return True
+                fragment = details.definition
+                if fragment.directives or details.variable_signatures:
+                    return True
+                if name not in seen:
+                    seen.add(name)
+                    stack.append(fragment.selection_set)
+            elif (
+                isinstance(selection, FieldNode | InlineFragmentNode)
+                and selection.selection_set is not None
+            ):
+                stack.append(selection.selection_set)
+    return False
 
 
 def _getter(definition: StrawberryField) -> Callable[[Any], Any]:

@@ -65,6 +65,7 @@ from servicegraph.api.graphql.types import (
     as_ci,
 )
 from servicegraph.api.limits import Limits, check_deadline, with_limits
+from servicegraph.api.memo import Memo
 from servicegraph.errors import NotFound, Problem, ServiceGraphError, ValidationFailed
 from servicegraph.graph.engine import one_refresh
 from servicegraph.graph.records import Batch, Relationship, encode_cursor
@@ -122,6 +123,20 @@ def _asks_for(selections: Sequence[Any], *path: str) -> bool:
         elif _asks_for(selection.selections, *path):  # inline fragment or fragment spread
             return True
     return False
+
+
+_ASKED: Memo[bool] = Memo(4096)
+
+
+def _selects(info: Info, *path: str) -> bool:
+    """:func:`_asks_for` on the current field, kept per query text, operation and response path
+    (strawberry's ``selected_fields`` converts the whole selection on every request)."""
+    query = info.query
+    if query is None:
+        return _asks_for(info.selected_fields, info.field_name, *path)
+    operation = info.operation.name.value if info.operation.name else None
+    key = (query, operation, tuple(info.path.as_list()), path)
+    return _ASKED.get(key, lambda: _asks_for(info.selected_fields, info.field_name, *path))
 
 
 def _labelled(info: Info, ids: list[str]) -> dict[str, CIType]:
@@ -234,7 +249,7 @@ class CMDBQuery:
                 wrote=False,
             )
         seeds = [str(i) for i in ci_ids]
-        paths = _asks_for(info.selected_fields, "impact", "impacted", "path")
+        paths = _selects(info, "impacted", "path")
         if as_of is not None:  # the blast radius on the day, in a picture of the graph then
             with info.context.sg.as_of(as_of) as past:
                 result = analyse_impact(past.engine, seeds, max_depth)
