@@ -248,10 +248,18 @@ class Model:
         return self.relationship_types[rel_type].impact
 
     def allows(self, rel_type: str, source_class: str, target_class: str) -> bool:
-        spec = self.relationship_types[rel_type]
-        return any(self.is_a(source_class, s) for s in spec.sources) and any(
-            self.is_a(target_class, t) for t in spec.targets
-        )
+        key = (rel_type, source_class, target_class)
+        allowed = self._allowed.get(key)
+        if allowed is None:  # a few combinations answer every relationship of an import
+            spec = self.relationship_types[rel_type]
+            allowed = self._allowed[key] = any(
+                self.is_a(source_class, s) for s in spec.sources
+            ) and any(self.is_a(target_class, t) for t in spec.targets)
+        return allowed
+
+    @cached_property
+    def _allowed(self) -> dict[tuple[str, str, str], bool]:
+        return {}
 
     @cached_property
     def _descendants(self) -> dict[str, frozenset[str]]:

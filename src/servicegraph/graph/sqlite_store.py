@@ -104,15 +104,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS cis_search USING fts5(
     id, name, content='cis_names', content_rowid='rid', tokenize='trigram'
 );
 {search_triggers}
-CREATE TRIGGER IF NOT EXISTS cis_ai AFTER INSERT ON cis BEGIN
-    INSERT INTO cis_names(id, name) VALUES (new.id, new.name);
-END;
-CREATE TRIGGER IF NOT EXISTS cis_ad AFTER DELETE ON cis BEGIN
-    DELETE FROM cis_names WHERE id = old.id;
-END;
-CREATE TRIGGER IF NOT EXISTS cis_au AFTER UPDATE OF name ON cis WHEN old.name IS NOT new.name BEGIN
-    UPDATE cis_names SET name = new.name WHERE id = new.id;
-END;
 CREATE INDEX IF NOT EXISTS cis_name ON cis(name, id);
 CREATE TABLE IF NOT EXISTS api_tokens (
     hash TEXT PRIMARY KEY,
@@ -124,6 +115,18 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     revoked_at TEXT
 );
 """
+# cis_names follows cis row by row (its rid is the search index's rowid).
+_NAME_TRIGGERS = {
+    "cis_ai": """AFTER INSERT ON cis BEGIN
+    INSERT INTO cis_names(id, name) VALUES (new.id, new.name);
+END""",
+    "cis_ad": """AFTER DELETE ON cis BEGIN
+    DELETE FROM cis_names WHERE id = old.id;
+END""",
+    "cis_au": """AFTER UPDATE OF name ON cis WHEN old.name IS NOT new.name BEGIN
+    UPDATE cis_names SET name = new.name WHERE id = new.id;
+END""",
+}
 # The search index follows cis_names row by row; a write that changes a large share of the CIs
 # drops these triggers inside its transaction and rebuilds the index once instead (measured:
 # 97k new CIs took 3.3 s with the triggers, 1.2 s with a rebuild).
@@ -139,9 +142,13 @@ END""",
     INSERT INTO cis_search(rowid, id, name) VALUES (new.rid, new.id, new.name);
 END""",
 }
+# A write that changes a large share of the CIs drops both kinds of trigger inside its
+# transaction and fills cis_names and the index once at its end (measured on 97k new CIs: the
+# names trigger alone took 0.9 s of 1.2 s inserting them).
+_TRIGGERS = {**_SEARCH_TRIGGERS, **_NAME_TRIGGERS}
 _SCHEMA = _SCHEMA.format(
     search_triggers="\n".join(
-        f"CREATE TRIGGER IF NOT EXISTS {name} {body};" for name, body in _SEARCH_TRIGGERS.items()
+        f"CREATE TRIGGER IF NOT EXISTS {name} {body};" for name, body in _TRIGGERS.items()
     )
 )
 _REBUILD_SEARCH_AT = 10_000  # CIs written at once before a rebuild of the index can pay off
@@ -748,7 +755,7 @@ class _SqliteWriteTx:
             stored = int(db.execute("SELECT count(*) FROM cis").fetchone()[0])
             rebuild = 9 * (len(plan.ci_upserts) + len(plan.ci_deletes)) >= stored
         if rebuild:
-            for name in _SEARCH_TRIGGERS:
+            for name in _TRIGGERS:
                 db.execute(f"DROP TRIGGER {name}")
         run(
             "INSERT INTO cis(id, class, name, attributes, version) VALUES (?,?,?,?,?) "
@@ -764,15 +771,18 @@ class _SqliteWriteTx:
             [(r.source, r.type, r.target, dump_json(r.attributes)) for r in plan.rel_upserts],
         )
         if rebuild:  # in the same transaction: a failure below leaves triggers and index as were
-            for name, body in _SEARCH_TRIGGERS.items():
+            db.execute("DELETE FROM cis_names")
+            db.execute("INSERT INTO cis_names(id, name) SELECT id, name FROM cis")
+            for name, body in _TRIGGERS.items():
                 db.execute(f"CREATE TRIGGER {name} {body}")
             db.execute("INSERT INTO cis_search(cis_search) VALUES ('rebuild')")
         first = int(db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]) + 1
         db.executemany(
             f"INSERT INTO journal({_JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
             [
-                (first + i, at, actor, m.op, m.entity, dump_json(m.before), dump_json(m.after),
-                 reason)
+                (first + i, at, actor, m.op, m.entity,
+                 None if m.before is None else dump_json(m.before),
+                 None if m.after is None else dump_json(m.after), reason)
                 for i, m in enumerate(plan.mutations)
             ],
         )  # fmt: skip

@@ -221,7 +221,7 @@ class GraphStore(ABC):
         named += [end for r in batch.relationships for end in (r.source, r.target)]
         named += [k[i] for k in batch.delete_relationships if len(k) == 3 for i in (0, 2)]
         # Ids that check_batch refused (e.g. not valid Unicode) cannot be stored: not looked up.
-        stored = tx.fetch_cis({i for i in named if isinstance(i, str) and _storable(i)})
+        stored = tx.fetch_cis({i for i in set(named) if isinstance(i, str) and _storable(i)})
         # A relationship can be stored only between stored CIs: an import of new CIs looks up
         # none of its relationships.
         keys = [
@@ -569,14 +569,16 @@ def _plan(
         plan.ci_upserts.append(new)
         plan.mutations.append(Mutation("retire_ci", ident, old.to_dict(), new.to_dict(), new))
     for rel in batch.relationships:
-        old_rel = stored_rels.get(rel.key)
+        key = rel.key
+        old_rel = stored_rels.get(key) if stored_rels else None
         if old_rel is not None and old_rel.attributes == rel.attributes:
             plan.unchanged += 1
             continue
         plan.rel_upserts.append(rel)
         op = "create_relationship" if old_rel is None else "update_relationship"
         before = old_rel.to_dict() if old_rel else None
-        plan.mutations.append(Mutation(op, rel.entity, before, rel.to_dict(), rel))
+        entity = relationship_entity(key)
+        plan.mutations.append(Mutation(op, entity, before, rel.to_dict(), rel))
     gone: dict[RelKey, Relationship] = {k: stored_rels[k] for k in batch.delete_relationships}
     gone.update({r.key: r for r in touching})
     for key, old_rel in gone.items():

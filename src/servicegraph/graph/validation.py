@@ -30,47 +30,62 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
     """Problems visible from the batch and the model alone."""
     problems: list[Problem] = []
     seen: dict[str, str] = {}
+    good: set[str] = set()  # ids checked and fine: relationship ends are mostly these
+    classes, replace = model.classes, batch.replace
     for ci, where in zip(batch.cis, batch.ci_where, strict=True):
-        problems.extend(_check_id(where, "id", ci.id))
-        if isinstance(ci.id, str):
-            if ci.id in seen:
+        ident = ci.id
+        found = _check_id(where, "id", ident)
+        if found:
+            problems.extend(found)
+        else:
+            good.add(ident)
+        if isinstance(ident, str):
+            if ident in seen:
                 problems.append(
-                    Problem(where, "id", f"duplicate id {ci.id!r} (also at {seen[ci.id]})")
+                    Problem(where, "id", f"duplicate id {ident!r} (also at {seen[ident]})")
                 )
-            seen.setdefault(ci.id, where)
+            seen.setdefault(ident, where)
         problems.extend(_check_class(model, where, ci.cls))
         problems.extend(check_name(where, "name", ci.name))
-        if ci.cls in model.classes and not model.classes[ci.cls].abstract:
+        spec_of = classes.get(ci.cls) if isinstance(ci.cls, str) else None
+        if spec_of is not None and not spec_of.abstract:
             problems.extend(
-                check_attributes(
-                    where, ci.attributes, model.classes[ci.cls].attributes, ci.cls, batch.replace
-                )
+                check_attributes(where, ci.attributes, spec_of.attributes, ci.cls, replace)
             )
         if ci.version is not None and (
             isinstance(ci.version, bool) or not isinstance(ci.version, int)
         ):
             problems.append(Problem(where, "version", "expected an integer (the version you read)"))
+    # types whose relationships may come without attributes (none is required)
+    bare_ok = {
+        name: not (replace and any(a.required for a in spec.attributes.values()))
+        for name, spec in model.relationship_types.items()
+    }
     seen_rels: dict[tuple[str, str, str], str] = {}
     for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
-        problems.extend(_check_id(where, "source", rel.source))
-        problems.extend(_check_id(where, "target", rel.target))
-        spec = model.relationship_types.get(rel.type) if isinstance(rel.type, str) else None
+        for end, ident in (("source", rel.source), ("target", rel.target)):
+            if not (isinstance(ident, str) and ident in good):
+                found = _check_id(where, end, ident)
+                problems.extend(found)
+                if not found:
+                    good.add(ident)
+        rel_type, attributes = rel.type, rel.attributes
+        spec = model.relationship_types.get(rel_type) if isinstance(rel_type, str) else None
         if spec is None:
             known = ", ".join(sorted(model.relationship_types))
             problems.append(
-                Problem(where, "type", f"unknown relationship type {rel.type!r}; known: {known}")
+                Problem(where, "type", f"unknown relationship type {rel_type!r}; known: {known}")
             )
-        else:
-            problems.extend(
-                check_attributes(where, rel.attributes, spec.attributes, rel.type, batch.replace)
-            )
+        elif not (type(attributes) is dict and not attributes and bare_ok[rel_type]):
+            problems.extend(check_attributes(where, attributes, spec.attributes, rel_type, replace))
         if rel.source == rel.target:
             problems.append(Problem(where, "target", "a relationship cannot join a CI to itself"))
-        if rel.key in seen_rels:
+        key = rel.key
+        if key in seen_rels:
             problems.append(
-                Problem(where, "type", f"duplicate relationship (also at {seen_rels[rel.key]})")
+                Problem(where, "type", f"duplicate relationship (also at {seen_rels[key]})")
             )
-        seen_rels.setdefault(rel.key, where)
+        seen_rels.setdefault(key, where)
     for i, ident in enumerate(batch.retire):
         problems.extend(_check_id(f"retire[{i}]", "id", ident))
     for i, ident in enumerate(batch.delete_cis):
