@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from servicegraph.errors import NotFound, ValidationFailed
+from servicegraph.graph import engine as engine_module
 from servicegraph.graph.engine import TopologyEngine
 from servicegraph.graph.model import load_model
 from servicegraph.graph.projection import projection_path
@@ -193,3 +194,43 @@ def test_a_store_restored_from_a_backup_is_not_answered_from_a_newer_file(
     assert restored.opened_from == "store"  # the journal no longer has the file's seq
     assert "vm-after" not in restored.reach([host], "up")
     assert answers(restored, [host]) == answers(fresh(store, monkeypatch), [host])
+
+
+def test_after_a_large_write_one_process_rebuilds_and_the_others_open_its_file(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two server processes on one store (two engines here) and an import larger than a replay
+    is worth: the first to answer rebuilds from the store and writes the projection; the other
+    opens that file and replays the rest instead of reading the whole store again — and both
+    answer as a fresh build. The same number of CIs with other ids (deletes, then creates) is
+    no trap for the ids either engine hands out."""
+    monkeypatch.setattr(engine_module, "_REBUILD_AFTER", 20)
+    store = sqlite_store
+    store.write(generate_estate(200, seed=6), "load")
+    first, second = TopologyEngine(store), TopologyEngine(store)
+    assert second.opened_from == "projection"
+    first.id_array()
+    second.id_array()
+    gone = [i for i in first.ids if i.startswith("vm-")][:30]
+    store.delete(gone)
+    host = next(i for i in first.ids if i.startswith("host-"))
+    batch = Batch()
+    for i in range(30):
+        batch.add_ci(CI(f"vm-import-{i:02}", "vm", f"imported {i}"))
+        batch.add_relationship(Relationship(f"vm-import-{i:02}", "HOSTED_ON", host))
+    store.write(batch, "import")
+    first.refresh()
+    assert first.opened_from == "store"
+    real = store.topology
+
+    def no_second_read() -> object:
+        raise AssertionError("the second process read the whole store again")
+
+    monkeypatch.setattr(store, "topology", no_second_read)
+    second.refresh()
+    assert second.opened_from == "projection" and second.seq == first.seq
+    monkeypatch.setattr(store, "topology", real)
+    seeds = [host, next(i for i in first.ids if i.startswith("storage-array-"))]
+    expected = answers(fresh(store, monkeypatch), seeds)
+    assert answers(first, seeds) == expected and answers(second, seeds) == expected
+    assert set(first.id_array().tolist()) == set(fresh(store, monkeypatch).ids)

@@ -179,7 +179,15 @@ class TopologyEngine:
 
     # -- building -------------------------------------------------------------------------------
     def rebuild(self) -> None:
-        """Load the whole topology from the store, build the CSR arrays and persist them."""
+        """Load the whole topology from the store, build the CSR arrays and persist them —
+        unless another process (a server worker, a CLI call) already did after a large write:
+        its projection, closer to the journal's head than this engine, is opened instead."""
+        path = projection.projection_path(self.store)
+        seq: int | None = getattr(self, "seq", None)  # None: the first build (__init__ looked)
+        if path is not None and seq is not None and self._open_projection(path, newer_than=seq):
+            with self._lock:
+                self.refresh()
+            return
         nodes, edges, seq = self.store.topology()
         with self._lock:
             self._load(nodes, edges)
@@ -215,9 +223,10 @@ class TopologyEngine:
         with contextlib.suppress(OSError):
             projection.write(path, header, arrays)
 
-    def _open_projection(self, path: Path) -> bool:
+    def _open_projection(self, path: Path, newer_than: int | None = None) -> bool:
         """Take the arrays from the projection file when it is this store's and this model's at a
-        seq the journal still has (False: build instead)."""
+        seq the journal still has — with ``newer_than``, only at a later seq than that and
+        near enough to the head to catch up by replaying (False: build instead)."""
         found = projection.read(path)
         if found is None:
             return False
@@ -225,6 +234,10 @@ class TopologyEngine:
         if header.get("fingerprint") != self._fingerprint():
             return False
         seq = int(header["seq"])
+        if newer_than is not None and (
+            seq <= newer_than or self.store.head_seq() - seq > _REBUILD_AFTER
+        ):
+            return False
         if header.get("journal") != projection.journal_mark(self.store, seq):
             return False
         n = int(header["n"])
@@ -256,6 +269,7 @@ class TopologyEngine:
         n = len(nodes)
         cap = max(16, int(n * 1.25))
         self.ids = [row[0] for row in nodes]
+        self._id_array = None  # the same count of other ids after deletes and creates
         self._index = {ident: i for i, ident in enumerate(self.ids)}
         self._names = [row[4] for row in nodes]
         self._names_blob = None

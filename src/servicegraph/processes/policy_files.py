@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from servicegraph.errors import ModelError
+from servicegraph.graph.model import safe_yaml
 
 __all__ = ["read_policy"]
 
@@ -20,11 +21,11 @@ def read_policy(
 ) -> tuple[dict[str, Any], str]:
     """The shipped policy with the user's keys over it, and where the user's came from (or
     ``what`` when there is no user file). An unreadable or malformed user file is refused."""
-    raw: dict[str, Any] = yaml.safe_load(resources.files(package).joinpath(filename).read_text())
+    raw: dict[str, Any] = safe_yaml(resources.files(package).joinpath(filename).read_text())
     path = path or os.environ.get(variable)
     if path:
         try:
-            extra = yaml.safe_load(Path(path).read_text("utf-8"))
+            extra = safe_yaml(Path(path).read_text("utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             raise ModelError([f"cannot read the {what}: {exc}"], str(path)) from exc
         if not isinstance(extra, dict):
