@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from servicegraph.api import server
+from servicegraph.api import limits, server
+from servicegraph.api.graphql import schema as schema_module
 from servicegraph.api.limits import Limits, SmallRequests
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import CI
@@ -308,4 +309,39 @@ def test_a_quick_query_never_makes_the_event_loop_wait_for_a_busy_engine(
     finally:
         free.set()
         holder.join(10)
+    assert SmallRequests.in_flight == 0
+
+
+def test_a_quick_impact_that_turns_out_large_moves_off_the_event_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quick query runs on the event loop until its blast radius proves larger than a quick
+    one: then it is answered in a worker thread (the loop never builds a large answer), with the
+    same answer — the CI it also asked for included, loaded again on the thread's loop."""
+    monkeypatch.setattr(limits, "QUICK_MAX_IMPACTED", 10)
+    sg = api.sg
+    threads: list[str] = []
+    real = schema_module.analyse_impact
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(schema_module, "analyse_impact", recording)
+    query = (
+        "query($ids: [ID!]!, $ci: ID!) { ci(id: $ci) { id name } "
+        "impact(ciIds: $ids, first: 5) { totalImpacted impacted { ci { id } } } }"
+    )
+    small = next(c for c in sg.engine.ids if 1 <= sg.impact([c]).total_impacted <= 10)
+    large = next(c for c in sg.engine.ids if sg.impact([c]).total_impacted > 10)
+    for seed in (small, large):
+        body = api.post(query, role="viewer", ids=[seed], ci=seed)
+        assert "errors" not in body, body
+        assert body["data"]["ci"] == {"id": seed, "name": sg.store.get_ci(seed).name}  # type: ignore[union-attr]
+        expected = sg.impact([seed])
+        assert body["data"]["impact"]["totalImpacted"] == expected.total_impacted
+        rows = [r["ci"]["id"] for r in body["data"]["impact"]["impacted"]]
+        assert rows == [r["id"] for r in expected.impacted(limit=5)]
+    assert len(threads) == 2 and threads[0] != threads[1]
+    assert threads[1].startswith("AnyIO worker")  # the loop's thread ran the small one
     assert SmallRequests.in_flight == 0

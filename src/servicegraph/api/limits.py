@@ -50,7 +50,9 @@ from servicegraph.errors import ServiceGraphError
 
 __all__ = [
     "LIST_SIZES",
+    "QUICK_MAX_IMPACTED",
     "Limits",
+    "OffTheLoop",
     "QueryLimits",
     "QueryTimeout",
     "SmallRequests",
@@ -58,6 +60,8 @@ __all__ = [
     "deadline",
     "estimate",
     "estimate_text",
+    "give_way_if_large",
+    "on_the_loop",
 ]
 
 # Estimated sizes of lists without a page argument of their own, by "Type.field".
@@ -151,6 +155,36 @@ class QueryTimeout(BaseException):
 
 PAUSE = 0.003  # seconds a large request gives way while small ones are in flight …
 WORK = 0.001  # … after each this many seconds of work (it keeps a quarter of its speed or more)
+
+
+class OffTheLoop(BaseException):
+    """A query running on the server's event loop found its answer larger than a quick one
+    (see :func:`give_way_if_large`): the server runs it again in a worker thread. A
+    BaseException, as :class:`QueryTimeout`, so that graphql-core does not make it a field
+    error; a query writes nothing, so running it again is harmless."""
+
+
+QUICK_MAX_IMPACTED = 10_000  # CIs an impact on the event loop may reach before it moves off
+_on_loop: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "servicegraph_on_loop", default=False
+)
+
+
+class on_the_loop:
+    """``with on_the_loop():`` — the work inside runs on the server's event loop."""
+
+    def __enter__(self) -> None:
+        self._token = _on_loop.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _on_loop.reset(self._token)
+
+
+def give_way_if_large(impacted: int) -> None:
+    """On the event loop, an impact reaching more than QUICK_MAX_IMPACTED CIs stops here (its
+    services, SLAs and rows would hold the loop for a large share of a second at a million CIs)."""
+    if impacted > QUICK_MAX_IMPACTED and _on_loop.get():
+        raise OffTheLoop
 
 
 class SmallRequests:

@@ -46,6 +46,11 @@ class Context(BaseContext):
         super().__init__()
         self.loaders = make_loaders(self.sg)
 
+    def renew_loaders(self) -> None:
+        """Fresh DataLoaders, for a request executed again on another event loop (a loader's
+        futures belong to the loop that made them)."""
+        self.loaders = make_loaders(self.sg)
+
     def actor(self, permission: str = "read") -> Actor:
         """The authenticated caller, checked for ``permission`` (typed errors otherwise)."""
         if self._actor is None:

@@ -64,7 +64,7 @@ from servicegraph.api.graphql.types import (
     WriteResultType,
     as_ci,
 )
-from servicegraph.api.limits import Limits, check_deadline, with_limits
+from servicegraph.api.limits import Limits, check_deadline, give_way_if_large, with_limits
 from servicegraph.api.memo import Memo
 from servicegraph.errors import NotFound, Problem, ServiceGraphError, ValidationFailed
 from servicegraph.graph.engine import one_refresh
@@ -256,7 +256,9 @@ class CMDBQuery:
                 rows = result.impacted(limit=first, paths=paths)
                 cis = _past_cis(past.store, _impact_ids(result, rows))
         else:
-            result = analyse_impact(info.context.sg.engine, seeds, max_depth)
+            engine = info.context.sg.engine
+            give_way_if_large(engine.propagate(seeds, max_depth).nodes.size)  # kernel: cheap
+            result = analyse_impact(engine, seeds, max_depth)
             check_deadline()  # here and below: a large answer gives way to small requests
             rows = result.impacted(limit=first, paths=paths)
             check_deadline()
