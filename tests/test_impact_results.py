@@ -25,6 +25,11 @@ def test_columns_frame_and_dict_agree_with_the_rows(store: GraphStore) -> None:
     assert frame["id"].tolist() == [r["id"] for r in rows]
     assert frame["name"].tolist() == [r["name"] for r in rows]
     assert frame["cause"].tolist() == [r["path"][-2] for r in rows]  # the path's last step
+    # class and status as categoricals: the same values, a small code per row
+    assert frame["class"].tolist() == [r["class"] for r in rows]
+    assert frame["status"].tolist() == [r["status"] for r in rows]
+    assert frame["status"].dtype == "category" and frame["class"].dtype == "category"
+    assert (frame["status"] == "DOWN").sum() == sum(r["status"] == "DOWN" for r in rows)
     with_paths = result.to_frame(paths=True, names=False)
     assert "name" not in with_paths and with_paths["path"].tolist() == [r["path"] for r in rows]
     assert result.to_dict()["impacted"] == rows

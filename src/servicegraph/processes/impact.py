@@ -43,20 +43,27 @@ class ImpactResult:
         return int(self.propagation.nodes.size)
 
     def columns(
-        self, names: bool = False, paths: bool = False, limit: int | None = None, start: int = 0
+        self,
+        names: bool = False,
+        paths: bool = False,
+        limit: int | None = None,
+        start: int = 0,
+        labels: bool = True,
     ) -> dict[str, Any]:
         """The impacted CIs as columns, nearest first (numpy arrays, no object per row): id,
-        ``name`` (kept by the engine) when ``names``, class, status, distance, ``cause`` (the CI
-        each was reached from: its path's last step) and ``path`` (lists, seed first) when
-        ``paths``; rows ``start`` to ``start + limit`` (default: all)."""
+        ``name`` (kept by the engine) when ``names``, class and status (not when ``labels`` is
+        False), distance, ``cause`` (the CI each was reached from: its path's last step) and
+        ``path`` (lists, seed first) when ``paths``; rows ``start`` to ``start + limit``
+        (default: all)."""
         p = self.propagation.rows(start, None if limit is None else start + limit)
         engine = self.engine
         ids = engine.id_array()
         out: dict[str, Any] = {"id": ids[p.nodes]}
         if names:
             out["name"] = engine.names_of(p.nodes)
-        out["class"] = np.asarray(engine.class_names, dtype=object)[engine.cls[p.nodes]]
-        out["status"] = np.where(p.down, "DOWN", "DEGRADED").astype(object)
+        if labels:
+            out["class"] = np.asarray(engine.class_names, dtype=object)[engine.cls[p.nodes]]
+            out["status"] = np.where(p.down, "DOWN", "DEGRADED").astype(object)
         out["distance"] = p.distance
         out["cause"] = ids[p.cause]
         if paths:
@@ -126,11 +133,20 @@ class ImpactResult:
 
     def to_frame(self, paths: bool = False, names: bool = True) -> pd.DataFrame:
         """One row per impacted CI, built from the columns: id, name (not when ``names=False``),
-        class, status, distance, cause; ``path`` (lists) when ``paths``."""
+        class and status (categoricals: a code per row, not a string), distance, cause;
+        ``path`` (lists) when ``paths``."""
         import pandas as pd
 
-        cols = self.columns(names=names, paths=paths)
-        return pd.DataFrame(cols)
+        cols = self.columns(names=names, paths=paths, labels=False)
+        p, engine = self.propagation, self.engine
+        cols["class"] = pd.Categorical.from_codes(
+            engine.cls[p.nodes].astype(np.int32), categories=pd.Index(engine.class_names)
+        )
+        cols["status"] = pd.Categorical.from_codes(
+            np.where(p.down, 0, 1).astype(np.int8), categories=pd.Index(["DOWN", "DEGRADED"])
+        )
+        order = ["id", "name", "class", "status", "distance", "cause", "path"]
+        return pd.DataFrame({k: cols[k] for k in order if k in cols})
 
 
 def analyse_impact(
