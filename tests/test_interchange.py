@@ -63,11 +63,15 @@ def test_a_bad_file_lists_every_problem_with_location_and_writes_nothing(
                 {"id": "vm-5", "class": "vm", "name": "u", "attributes": {"colour": "red"}},
                 {"id": "c-1", "class": "cluster", "name": "c", "attributes": {"min_up": 0}},
                 {"id": "s-1", "class": "compute", "name": "abstract"},
+                {"id": ["vm-9"], "class": "vm", "name": "an id that is a list"},
             ],
             "relationships": [
                 {"source": "vm-1", "type": "HOSTED_ON", "target": "host-404"},
                 {"source": "vm-1", "type": "FLIES_TO", "target": "vm-4"},
                 {"source": "vm-1", "type": "HAS_MEMBER", "target": "vm-4"},
+                {"source": ["vm-1"], "type": "HOSTED_ON", "target": "vm-4"},
+                {"source": "vm-1", "type": ["HOSTED_ON"], "target": "vm-4"},
+                {"source": "vm-1", "type": 7, "target": {"id": "vm-4"}},
             ],
         },
     )
@@ -83,9 +87,14 @@ def test_a_bad_file_lists_every_problem_with_location_and_writes_nothing(
         ("bad.json: cis[6]", "attributes.colour"),
         ("bad.json: cis[7]", "attributes.min_up"),
         ("bad.json: cis[8]", "class"),
+        ("bad.json: cis[9]", "id"),
         ("bad.json: relationships[0]", "target"),
         ("bad.json: relationships[1]", "type"),
         ("bad.json: relationships[2]", "type"),
+        ("bad.json: relationships[3]", "source"),
+        ("bad.json: relationships[4]", "type"),
+        ("bad.json: relationships[5]", "type"),
+        ("bad.json: relationships[5]", "target"),
     }
     reasons = {p.field: p.reason for p in info.value.problems}
     assert "expected an integer" in reasons["attributes.cpu_cores"]

@@ -221,7 +221,8 @@ class GraphStore(ABC):
         named += [end for r in batch.relationships for end in (r.source, r.target)]
         named += [k[i] for k in batch.delete_relationships if len(k) == 3 for i in (0, 2)]
         # Ids that check_batch refused (e.g. not valid Unicode) cannot be stored: not looked up.
-        stored = tx.fetch_cis({i for i in set(named) if isinstance(i, str) and _storable(i)})
+        texts = {i for i in named if isinstance(i, str)}
+        stored = tx.fetch_cis({i for i in texts if _storable(i)})
         # A relationship can be stored only between stored CIs: an import of new CIs looks up
         # none of its relationships.
         keys = [
@@ -487,7 +488,9 @@ def merged(
         out.cis.append(ci)
         out.ci_where.append(where)
     for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
-        old_rel = stored_rels.get(rel.key)
+        key = rel.key
+        texts = all(isinstance(part, str) for part in key)  # else refused by validation
+        old_rel = stored_rels.get(key) if texts else None
         attributes = _merge(old_rel.attributes if old_rel is not None else None, rel.attributes)
         if attributes is not rel.attributes:
             rel = Relationship(rel.source, rel.type, rel.target, attributes)

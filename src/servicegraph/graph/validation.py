@@ -81,6 +81,8 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
         if rel.source == rel.target:
             problems.append(Problem(where, "target", "a relationship cannot join a CI to itself"))
         key = rel.key
+        if not all(isinstance(part, str) for part in key):
+            continue  # reported above; not a key to compare
         if key in seen_rels:
             problems.append(
                 Problem(where, "type", f"duplicate relationship (also at {seen_rels[key]})")
@@ -99,7 +101,7 @@ def check_against_store(model: Model, batch: Batch, stored: Mapping[str, CI]) ->
     incoming = {ci.id: ci for ci in batch.cis if isinstance(ci.id, str)}
     deleted = set(batch.delete_cis)
     for ci, where in zip(batch.cis, batch.ci_where, strict=True):
-        old = stored.get(ci.id)
+        old = stored.get(ci.id) if isinstance(ci.id, str) else None
         spec_of = model.classes.get(ci.cls) if isinstance(ci.cls, str) else None
         if not batch.replace and spec_of is not None and isinstance(ci.attributes, dict):
             problems.extend(check_required(where, ci.attributes, spec_of.attributes, ci.cls))
@@ -112,14 +114,17 @@ def check_against_store(model: Model, batch: Batch, stored: Mapping[str, CI]) ->
                     "(retire it and create a new CI)",
                 )
             )
+    # the class of every CI a relationship may end at (the batch's over the stored ones)
+    class_of = {i: ci.cls for i, ci in stored.items() if i not in deleted}
+    class_of.update((i, ci.cls) for i, ci in incoming.items() if i not in deleted)
+    types = model.relationship_types
     for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
         classes = {}
-        for end in ("source", "target"):
-            ident = getattr(rel, end)
+        for end, ident in (("source", rel.source), ("target", rel.target)):
             if not isinstance(ident, str):
                 continue  # reported by check_batch
-            known = incoming.get(ident) or stored.get(ident)
-            if known is None or ident in deleted:
+            cls = class_of.get(ident)
+            if cls is None:
                 problems.append(
                     Problem(
                         where,
@@ -128,8 +133,8 @@ def check_against_store(model: Model, batch: Batch, stored: Mapping[str, CI]) ->
                     )
                 )
             else:
-                classes[end] = known.cls
-        spec = model.relationship_types.get(rel.type)
+                classes[end] = cls
+        spec = types.get(rel.type) if isinstance(rel.type, str) else None
         if len(classes) == 2 and spec and not model.allows(rel.type, *classes.values()):
             problems.append(
                 Problem(
