@@ -218,3 +218,32 @@ def test_the_bearer_scheme_is_caseless(api: Api, scheme: str) -> None:
         headers={"Authorization": f"{scheme} {api.tokens['viewer']}"},
     )
     assert response.json()["data"]["me"]["user"] == "viewer-user"
+
+
+def test_what_the_server_keeps_per_query_text_does_not_keep_the_text(api: Api) -> None:
+    """Costs, plans, selections and parsed documents are kept per query text to spare work on
+    the next request — named by a digest, never by the text: a few thousand bodies of megabytes
+    (comments pass the token limit) would otherwise hold gigabytes."""
+    from servicegraph.api import server
+    from servicegraph.api.graphql import fast_lists, schema
+    from servicegraph.api.limits import _COSTS
+
+    padding = "#" + "x" * 1_000_000 + "\n"
+    for i in range(3):
+        query = f'{padding}{{ impact(ciIds: ["cluster-000008"], first: {i + 1}) {{ impacted {{ ci {{ id }} }} }} }}'
+        body = api.post(query, role="viewer")
+        assert len(body["data"]["impact"]["impacted"]) == i + 1
+
+    def sizes(value: object) -> list[int]:
+        if isinstance(value, str | bytes):
+            return [len(value)]
+        if isinstance(value, tuple):
+            return [n for part in value for n in sizes(part)]
+        return []
+
+    for memo in (_COSTS, schema._ASKED, fast_lists._PLANS, server._QUICK, server._DOCUMENTS):
+        assert all(n < 1_000 for key in memo._items for n in sizes(key))
+    assert all(
+        document is None or document.loc is None or len(document.loc.source.body) <= 20_000
+        for document in server._DOCUMENTS._items.values()
+    )

@@ -45,7 +45,7 @@ from graphql import (
 from graphql.execution import ExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from servicegraph.api.memo import Memo
+from servicegraph.api.memo import Memo, text_key
 from servicegraph.errors import ServiceGraphError
 
 __all__ = [
@@ -285,7 +285,7 @@ def estimate_text(
     again, and clients send the same texts again and again with other ids."""
     if query is None:
         return estimate(schema, document, operation_name, variables)
-    key = (schema, query, operation_name, _shape(variables))
+    key = (schema, text_key(query), operation_name, _shape(variables))
     return _COSTS.get(key, lambda: estimate(schema, document, operation_name, variables))
 
 

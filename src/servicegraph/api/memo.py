@@ -4,19 +4,30 @@ whether a resolver's selection asks for a field.
 
 Keys must hold everything the value depends on (the text, the operation name, the shape of the
 variables that matter); a full memo forgets its least recently used entry, so clients sending
-ever new texts only evict old ones.
+ever new texts only evict old ones. Keys name a text by its digest (:func:`text_key`), never by
+the text: a body may be megabytes, and thousands of them kept would be gigabytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-__all__ = ["Memo"]
+__all__ = ["Memo", "text_key"]
 
 V = TypeVar("V")
+
+
+def text_key(text: str) -> bytes:
+    """A 16-byte digest naming ``text`` in a memo's key.
+
+    >>> text_key("{ me { role } }") == text_key("{ me { role } }") != text_key("{ me { user } }")
+    True
+    """
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class Memo(Generic[V]):

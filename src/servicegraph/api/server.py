@@ -27,7 +27,6 @@ Every error a client can cause comes back as JSON with a typed ``extensions.code
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import json
 import os
@@ -44,6 +43,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    OperationDefinitionNode,
     OperationType,
     get_operation_ast,
     parse,
@@ -67,6 +67,7 @@ from servicegraph.api.limits import (
     estimate_text,
     on_the_loop,
 )
+from servicegraph.api.memo import Memo, text_key
 from servicegraph.api.python import ServiceGraph
 from servicegraph.graph import kernels
 from servicegraph.graph.engine import TopologyEngine
@@ -203,7 +204,9 @@ class _Router(GraphQLRouter[Context, None]):
         """``quick``, ``small`` (a query whose response may hold at most SMALL_COST fields) or
         ``large`` (a request that does not parse or is odd otherwise is large: its execution
         reports the problem)."""
-        document = _parsed(request.query)
+        query = request.query
+        digest = text_key(query) if query else b""
+        document = _parsed(query, digest)
         if document is None:
             return "large"
         operation = get_operation_ast(document, request.operation_name)
@@ -218,7 +221,9 @@ class _Router(GraphQLRouter[Context, None]):
             return "large"
         if not 0 < cost <= SMALL_COST:
             return "large"
-        return "quick" if _quick(request.query, request.operation_name) else "small"
+        name = request.operation_name
+        quick = _QUICK.get((digest, name), lambda: _quick(operation))
+        return "quick" if quick else "small"
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = process_result(result)
@@ -235,15 +240,25 @@ class _Router(GraphQLRouter[Context, None]):
         return response
 
 
-@functools.lru_cache(maxsize=DOCUMENT_CACHE)
-def _parsed(query: str | None) -> DocumentNode | None:
+# Parsed documents kept by the digest of their text, for texts up to CACHED_TEXT characters (a
+# document holds its text: 512 bodies of 4 MiB would be 2 GiB); whether an operation is quick.
+CACHED_TEXT = 20_000
+_DOCUMENTS: Memo[DocumentNode | None] = Memo(DOCUMENT_CACHE)
+_QUICK: Memo[bool] = Memo(4096)
+
+
+def _parsed(query: str | None, digest: bytes) -> DocumentNode | None:
     """The query's document, to sort it into a lane (None: it does not parse)."""
     if not query:
         return None
-    try:
-        return parse(query)
-    except GraphQLError:
-        return None
+
+    def parsed() -> DocumentNode | None:
+        try:
+            return parse(query)
+        except GraphQLError:
+            return None
+
+    return parsed() if len(query) > CACHED_TEXT else _DOCUMENTS.get(digest, parsed)
 
 
 async def _hold(engine: TopologyEngine) -> bool:
@@ -260,14 +275,9 @@ async def _hold(engine: TopologyEngine) -> bool:
         waited += QUICK_POLL
 
 
-@functools.lru_cache(maxsize=DOCUMENT_CACHE)
-def _quick(query: str, operation_name: str | None) -> bool:
+def _quick(operation: OperationDefinitionNode) -> bool:
     """Whether every root field of the operation is a quick one, none of them as of a past time
     (a replay of the journal); fragments at the root are not looked into."""
-    document = _parsed(query)
-    operation = None if document is None else get_operation_ast(document, operation_name)
-    if operation is None:
-        return False
     for selection in operation.selection_set.selections:
         if not isinstance(selection, FieldNode) or selection.name.value not in QUICK_FIELDS:
             return False

@@ -5,9 +5,9 @@ microseconds a field. For an object whose selected fields are all *plain* — st
 without a resolver, permission or extension, read as an attribute — that machinery computes
 nothing but the attribute, coerced by the field's scalar or enum type. :class:`FastListExecutor`
 compiles the selection set of such a list into a :class:`_Plan` and completes every item with
-it, in the same order and with the same coercions. A plan depends only on the type and the
-selection's nodes (when no directive there reads a variable): it is kept across requests that
-send the same query text, so a small request does not compile it again. Whenever the plan meets
+it, in the same order and with the same coercions. A plan depends only on the type and where
+the list stands in the query (when no directive there reads a variable): it is kept across
+requests that send the same query text, so a small request does not compile it again. Whenever the plan meets
 anything else — a field with a resolver or arguments, an abstract type, a deferred fragment, a
 middleware, a null in a non-null position, a value its scalar refuses — the list is completed by
 graphql-core as usual, so errors and their paths are exactly graphql-core's.
@@ -45,7 +45,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
 from servicegraph.api.limits import check_deadline
-from servicegraph.api.memo import Memo
+from servicegraph.api.memo import Memo, text_key
 
 __all__ = ["FastListExecutor"]
 
@@ -53,10 +53,9 @@ _DEFINITION = "strawberry-definition"
 _CHUNK = 100  # list items completed between two deadline checks
 
 
-# Plans kept across requests, by the ids of the item type and of the selection's nodes (AST nodes
-# hash their whole subtree). The value holds the nodes, so no other document reuses their ids
-# while the plan is kept.
-_PLANS: Memo[tuple[Any, Complete | None]] = Memo(4096)
+# Plans kept across requests, by the item type and where the list stands: the query text (by
+# digest), the operation and the list's response path. Nothing of the document is kept.
+_PLANS: Memo[Complete | None] = Memo(4096)
 
 
 class _Fallback(Exception):
@@ -82,6 +81,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plans: dict[tuple[int, int], tuple[Any, Complete | None]] = {}
+        self._text_at: tuple[bytes, str | None] | tuple[()] | None = None
         self.fast_lists = 0  # lists completed by a plan (tests read it)
 
     def execute_field(self, *args: Any, **kwargs: Any) -> Any:
@@ -100,7 +100,7 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
         check_deadline()
         middleware = self.middleware_manager
         if isinstance(result, list | tuple) and (middleware is None or not middleware.middlewares):
-            complete = self._plan(return_type.of_type, field_details_list)
+            complete = self._plan(return_type.of_type, field_details_list, path)
             if complete is not None:
                 try:
                     completed = []
@@ -116,18 +116,30 @@ class FastListExecutor(StrawberryGraphQLCoreExecutionContext):
             return_type, field_details_list, info, path, result, position_context
         )
 
-    def _plan(self, item_type: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
+    def _plan(
+        self, item_type: GraphQLOutputType, details: FieldDetailsList, path: Path
+    ) -> Complete | None:
         key = (id(item_type), id(details))
         cached = self._plans.get(key)
         if cached is None:
-            nodes = tuple(d.node for d in details)
-            if _has_directives([n.selection_set for n in nodes], self.fragments):
+            where = self._where()
+            sets = [d.node.selection_set for d in details]
+            if where is None or _has_directives(sets, self.fragments):
                 plan = self._compile(item_type, details)  # @skip/@include read variables
             else:
-                kept = (id(item_type), *map(id, nodes))
-                plan = _PLANS.get(kept, lambda: (nodes, self._compile(item_type, details)))[1]
+                at = tuple(k for k in path.as_list() if isinstance(k, str))  # not list indices
+                kept = (item_type, *where, at)
+                plan = _PLANS.get(kept, lambda: self._compile(item_type, details))
             cached = self._plans[key] = (details, plan)
         return cached[1]
+
+    def _where(self) -> tuple[bytes, str | None] | None:
+        """(digest of the query text, operation name), or None without a source to name."""
+        if self._text_at is None:
+            loc = self.operation.loc
+            name = self.operation.name.value if self.operation.name else None
+            self._text_at = (text_key(loc.source.body), name) if loc is not None else ()
+        return self._text_at or None
 
     def _compile(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Complete | None:
         """A completer for values of ``type_`` selected by ``details``; None if not plain."""

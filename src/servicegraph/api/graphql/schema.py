@@ -65,7 +65,7 @@ from servicegraph.api.graphql.types import (
     as_ci,
 )
 from servicegraph.api.limits import Limits, check_deadline, give_way_if_large, with_limits
-from servicegraph.api.memo import Memo
+from servicegraph.api.memo import Memo, text_key
 from servicegraph.errors import NotFound, Problem, ServiceGraphError, ValidationFailed
 from servicegraph.graph.engine import one_refresh
 from servicegraph.graph.records import Batch, Relationship, encode_cursor
@@ -135,7 +135,7 @@ def _selects(info: Info, *path: str) -> bool:
     if query is None:
         return _asks_for(info.selected_fields, info.field_name, *path)
     operation = info.operation.name.value if info.operation.name else None
-    key = (query, operation, tuple(info.path.as_list()), path)
+    key = (text_key(query), operation, tuple(info.path.as_list()), path)
     return _ASKED.get(key, lambda: _asks_for(info.selected_fields, info.field_name, *path))
 
 
