@@ -222,13 +222,13 @@ def test_the_bearer_scheme_is_caseless(api: Api, scheme: str) -> None:
 
 def test_what_the_server_keeps_per_query_text_does_not_keep_the_text(api: Api) -> None:
     """Costs, plans, selections and parsed documents are kept per query text to spare work on
-    the next request — named by a digest, never by the text: a few thousand bodies of megabytes
-    (comments pass the token limit) would otherwise hold gigabytes."""
+    the next request — named by a digest, never by the text: thousands of long texts (comments
+    pass the token limit) would otherwise hold gigabytes."""
     from servicegraph.api import server
     from servicegraph.api.graphql import fast_lists, schema
     from servicegraph.api.limits import _COSTS
 
-    padding = "#" + "x" * 1_000_000 + "\n"
+    padding = "#" + "x" * 90_000 + "\n"
     for i in range(3):
         query = f'{padding}{{ impact(ciIds: ["cluster-000008"], first: {i + 1}) {{ impacted {{ ci {{ id }} }} }} }}'
         body = api.post(query, role="viewer")
@@ -246,4 +246,17 @@ def test_what_the_server_keeps_per_query_text_does_not_keep_the_text(api: Api) -
     assert all(
         document is None or document.loc is None or len(document.loc.source.body) <= 20_000
         for document in server._DOCUMENTS._items.values()
+    )
+
+
+def test_a_query_text_padded_past_the_limit_is_refused_before_it_is_parsed(api: Api) -> None:
+    query = "#" + "x" * 100_000 + "\n{ me { role } }"
+    body = api.post(query, role="viewer")
+    assert codes(body) == ["QUERY_TOO_LARGE"]
+    ext = body["errors"][0]["extensions"]
+    assert ext["length"] == len(query) and ext["limit"] == 100_000
+    assert "SERVICEGRAPH_MAX_QUERY_CHARS" in body["errors"][0]["message"]
+    assert (
+        api.post("#" + "x" * 90_000 + "\n{ me { role } }", role="viewer")["data"]["me"]["role"]
+        == "viewer"
     )

@@ -10,7 +10,9 @@
 * **Time**: a request stops at its deadline (``SERVICEGRAPH_REQUEST_TIMEOUT`` seconds): the
   executor checks it before each field and each long list, and the request ends with
   ``QUERY_TIMEOUT``.
-* **Body size** (``SERVICEGRAPH_MAX_BODY_BYTES``) is checked by the server before the body is read.
+* **Body size** (``SERVICEGRAPH_MAX_BODY_BYTES``) is checked by the server before the body is read;
+  the **query text** (``SERVICEGRAPH_MAX_QUERY_CHARS``) before it is parsed (parsed documents are
+  kept per text: long texts padded with comments would fill memory).
 * **Introspection** (``SERVICEGRAPH_INTROSPECTION``): ``public`` (default: GraphiQL shows the
   schema before a token is set), ``authenticated`` (any valid token) or ``off``.
 
@@ -91,6 +93,7 @@ class Limits:
     max_query_cost: int = 1_000_000
     max_mutation_items: int = 1_000
     max_body_bytes: int = 4 * 1024 * 1024
+    max_query_chars: int = 100_000  # a query text; 2,000 tokens need far less but for padding
     request_timeout: float = 30.0
     introspection: str = "public"  # public | authenticated | off
 
@@ -108,6 +111,7 @@ class Limits:
                 env, "SERVICEGRAPH_MAX_MUTATION_ITEMS", cls.max_mutation_items
             ),
             max_body_bytes=_env_int(env, "SERVICEGRAPH_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_query_chars=_env_int(env, "SERVICEGRAPH_MAX_QUERY_CHARS", cls.max_query_chars),
             request_timeout=float(
                 _env_int(env, "SERVICEGRAPH_REQUEST_TIMEOUT", int(cls.request_timeout))
             ),

@@ -147,6 +147,9 @@ class _Router(GraphQLRouter[Context, None]):
         run = super().execute_single
         budget = self.limits.request_timeout
         request = kwargs["request_data"] if "request_data" in kwargs else args[-1]
+        query = getattr(request, "query", None)
+        if isinstance(query, str) and len(query) > self.limits.max_query_chars:
+            return ExecutionResult(data=None, errors=[_too_long(len(query), self.limits)])
         kind = self._kind(request) if self.lane else "large"
         small = kind != "large"
         engine = self.engine
@@ -310,6 +313,15 @@ def _client_error_code(error: dict[str, Any]) -> str:
     if error.get("path"):
         return "BAD_USER_INPUT"
     return "GRAPHQL_VALIDATION"
+
+
+def _too_long(length: int, limits: Limits) -> GraphQLError:
+    return GraphQLError(
+        f"the query text is {length:,} characters, more than the limit of "
+        f"{limits.max_query_chars:,} (SERVICEGRAPH_MAX_QUERY_CHARS); send the query without "
+        "padding, with its values as variables",
+        extensions={"code": "QUERY_TOO_LARGE", "length": length, "limit": limits.max_query_chars},
+    )
 
 
 def _timeout_error(budget: float) -> GraphQLError:
