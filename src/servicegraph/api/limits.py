@@ -283,13 +283,15 @@ def estimate_text(
     document: Any,
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
+    digest: bytes | None = None,
 ) -> tuple[int, int, bool]:
-    """:func:`estimate`, kept per query text and the shape of the variables it reads (integers,
-    list lengths): the server sorts a request into a lane by its cost and the limits check it
-    again, and clients send the same texts again and again with other ids."""
+    """:func:`estimate`, kept per query text (``digest``: its :func:`text_key`, when the caller
+    has it) and the shape of the variables it reads (integers, list lengths): the server sorts a
+    request into a lane by its cost and the limits check it again, and clients send the same
+    texts again and again with other ids."""
     if query is None:
         return estimate(schema, document, operation_name, variables)
-    key = (schema, text_key(query), operation_name, _shape(variables))
+    key = (schema, digest or text_key(query), operation_name, _shape(variables))
     return _COSTS.get(key, lambda: estimate(schema, document, operation_name, variables))
 
 

@@ -7,10 +7,11 @@ Where requests run, on a store read in-process (SQLite):
   ``QUICK_FIELDS`` (``impact``, ``ci`` and ``me``, not as of a past time): these read memory and a
   few indexed rows, so they run on the event loop itself, a fraction of a millisecond each — but
   only when the topology engine is free and caught up (:meth:`TopologyEngine.hold_if_free`);
-  otherwise they go the small queries' way. An impact whose blast radius turns out larger than
-  a quick one (``limits.give_way_if_large``, right after the propagation) is run again in a
-  worker thread, so the loop never builds a large answer. Handing each to a thread cost more than the query:
-  two busy threads pass the interpreter lock back and forth (405 -> 958 requests/s measured);
+  otherwise they go the small queries' way. (Handing each to a thread cost more than the query:
+  two busy threads pass the interpreter lock back and forth; 405 -> 958 requests/s measured.)
+  An impact whose blast radius turns out larger than a quick one
+  (``limits.give_way_if_large``, right after the propagation) is run again in a worker thread,
+  so the loop never builds a large answer;
 * other *small* queries take turns on one lane of worker threads: threads side by side only
   contend for the interpreter lock; one waiting longer than ``LANE_WAIT`` (a slow one holds the
   lane) runs beside it;
@@ -218,7 +219,7 @@ class _Router(GraphQLRouter[Context, None]):
         schema = self.schema._schema  # type: ignore[attr-defined]
         try:
             cost, _, _ = estimate_text(
-                schema, request.query, document, request.operation_name, request.variables
+                schema, query, document, request.operation_name, request.variables, digest
             )
         except Exception:
             return "large"

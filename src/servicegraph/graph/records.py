@@ -35,6 +35,7 @@ __all__ = [
     "decode_sort_cursor",
     "dump_json",
     "encode_cursor",
+    "is_text_key",
     "load_json",
     "make_page",
     "rel_cursor",
@@ -105,6 +106,12 @@ class Relationship:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Relationship:
         return cls(data["source"], data["type"], data["target"], dict(data.get("attributes") or {}))
+
+
+def is_text_key(key: tuple[object, ...]) -> bool:
+    """Whether every part of a relationship key is text (a file may give a list or a number:
+    validation names it; nothing else may hash or look it up)."""
+    return all(isinstance(part, str) for part in key)
 
 
 def relationship_entity(key: RelKey) -> str:

@@ -34,6 +34,7 @@ from servicegraph.graph.records import (
     StoreDump,
     TokenRecord,
     WriteResult,
+    is_text_key,
     relationship_entity,
 )
 from servicegraph.graph.validation import check_against_store, check_batch, check_name
@@ -228,10 +229,7 @@ class GraphStore(ABC):
         keys = [
             k
             for k in [r.key for r in batch.relationships] + list(batch.delete_relationships)
-            if all(isinstance(part, str) for part in k)
-            and k[0] in stored
-            and k[2] in stored
-            and _storable(k[1])
+            if is_text_key(k) and k[0] in stored and k[2] in stored and _storable(k[1])
         ]
         stored_rels = tx.fetch_relationships(keys)
         if not batch.replace:
@@ -489,8 +487,7 @@ def merged(
         out.ci_where.append(where)
     for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
         key = rel.key
-        texts = all(isinstance(part, str) for part in key)  # else refused by validation
-        old_rel = stored_rels.get(key) if texts else None
+        old_rel = stored_rels.get(key) if is_text_key(key) else None  # else refused
         attributes = _merge(old_rel.attributes if old_rel is not None else None, rel.attributes)
         if attributes is not rel.attributes:
             rel = Relationship(rel.source, rel.type, rel.target, attributes)

@@ -12,7 +12,7 @@ from typing import Any
 
 from servicegraph.errors import Problem
 from servicegraph.graph.model import AttributeSpec, Model
-from servicegraph.graph.records import CI, Batch
+from servicegraph.graph.records import CI, Batch, is_text_key
 from servicegraph.graph.values import MAX_NAME_LENGTH, text_problem
 
 __all__ = [
@@ -81,7 +81,7 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
         if rel.source == rel.target:
             problems.append(Problem(where, "target", "a relationship cannot join a CI to itself"))
         key = rel.key
-        if not all(isinstance(part, str) for part in key):
+        if not is_text_key(key):
             continue  # reported above; not a key to compare
         if key in seen_rels:
             problems.append(

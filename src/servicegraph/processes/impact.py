@@ -150,11 +150,16 @@ class ImpactResult:
 
 
 def analyse_impact(
-    engine: TopologyEngine, ci_ids: Collection[str], max_depth: int | None = None
+    engine: TopologyEngine,
+    ci_ids: Collection[str],
+    max_depth: int | None = None,
+    propagation: Propagation | None = None,
 ) -> ImpactResult:
-    """Propagate the failure of ``ci_ids`` and collect the services, SLAs and customers hit."""
+    """Propagate the failure of ``ci_ids`` (unless the caller did: ``propagation``) and collect
+    the services, SLAs and customers hit."""
     seeds = list(dict.fromkeys(ci_ids))
-    propagation = engine.propagate(seeds, max_depth)
+    if propagation is None:
+        propagation = engine.propagate(seeds, max_depth)
     result = ImpactResult(seeds, propagation, engine)
     reached = np.concatenate([propagation.seeds, propagation.nodes])
     result.warnings = [p.to_dict() for p in engine.problems_among(reached)]

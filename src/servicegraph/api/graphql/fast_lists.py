@@ -7,10 +7,10 @@ nothing but the attribute, coerced by the field's scalar or enum type. :class:`F
 compiles the selection set of such a list into a :class:`_Plan` and completes every item with
 it, in the same order and with the same coercions. A plan depends only on the type and where
 the list stands in the query (when no directive there reads a variable): it is kept across
-requests that send the same query text, so a small request does not compile it again. Whenever the plan meets
-anything else — a field with a resolver or arguments, an abstract type, a deferred fragment, a
-middleware, a null in a non-null position, a value its scalar refuses — the list is completed by
-graphql-core as usual, so errors and their paths are exactly graphql-core's.
+requests that send the same query text, so a small request does not compile it again. Whenever
+the plan meets anything else — a field with a resolver or arguments, an abstract type, a
+deferred fragment, a middleware, a null in a non-null position, a value its scalar refuses — the
+list is completed by graphql-core as usual, so errors and their paths are exactly graphql-core's.
 
 Tests run queries through both executors and compare the responses.
 """

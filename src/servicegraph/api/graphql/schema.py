@@ -257,8 +257,9 @@ class CMDBQuery:
                 cis = _past_cis(past.store, _impact_ids(result, rows))
         else:
             engine = info.context.sg.engine
-            give_way_if_large(engine.propagate(seeds, max_depth).nodes.size)  # kernel: cheap
-            result = analyse_impact(engine, seeds, max_depth)
+            propagation = engine.propagate(seeds, max_depth)
+            give_way_if_large(propagation.nodes.size)  # before the Python work a large one needs
+            result = analyse_impact(engine, seeds, max_depth, propagation)
             check_deadline()  # here and below: a large answer gives way to small requests
             rows = result.impacted(limit=first, paths=paths)
             check_deadline()
