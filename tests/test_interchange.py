@@ -135,6 +135,44 @@ def test_malformed_json_is_reported(
         interchange.import_files(sqlite_store, [path])
 
 
+@pytest.mark.parametrize(
+    ("raw", "field", "expected"),
+    [
+        (b'{"cis": [{"id": "h", "class": "host", "name": "h\xff"}]}', "json", "not UTF-8 text"),
+        (b'{"cis": [], "x": NaN}', "json", "malformed at line 1 column 18"),
+        (b'{"cis": [{"id": "h", "class": "host", "name": "h\\ud800"}]}', "name", "lone surrogate"),
+        (
+            b'{"cis": [{"id": "h", "class": "host", "name": "h", '
+            b'"attributes": {"cpu_cores": 1180591620717411303424}}]}',
+            "attributes.cpu_cores",
+            "above the maximum",
+        ),
+    ],
+)
+def test_what_the_json_parser_lets_through_is_still_refused_by_name(
+    sqlite_store: GraphStore, tmp_path: Path, raw: bytes, field: str, expected: str
+) -> None:
+    """The import parses with the standard library (a third of orjson's memory): NaN and bytes
+    that are not UTF-8 are refused as orjson refused them; lone surrogates and integers beyond
+    64 bits, which it reads, are refused by validation naming the field; nothing is written."""
+    path = tmp_path / "f.json"
+    path.write_bytes(raw)
+    with pytest.raises(ValidationFailed) as info:
+        interchange.import_files(sqlite_store, [path])
+    assert [p.field for p in info.value.problems] == [field]
+    assert expected in info.value.problems[0].reason
+    assert sqlite_store.head_seq() == 0
+
+
+def test_escaped_surrogate_pairs_import_as_the_character(
+    sqlite_store: GraphStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "f.json"
+    path.write_bytes(b'{"cis": [{"id": "h", "class": "host", "name": "h \\ud83d\\ude00"}]}')
+    interchange.import_files(sqlite_store, [path])
+    assert sqlite_store.get_ci("h").name == "h \N{GRINNING FACE}"
+
+
 def test_csv_rows_are_typed_by_the_model_and_bad_cells_named(
     sqlite_store: GraphStore, tmp_path: Path
 ) -> None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from servicegraph.errors import StoreBusy, StoreUnavailable, ValidationFailed
 from servicegraph.graph.bulk import SLICE, slices, undo_plan
 from servicegraph.graph.cypher import query
-from servicegraph.graph.gcpause import paused_gc
+from servicegraph.graph.gcpause import paused_gc, scanning_new_only
 from servicegraph.graph.records import Batch, WriteResult
 from servicegraph.graph.store import Plan, Progress, utc_now
 from servicegraph.graph.validation import check_batch, check_name
@@ -125,7 +125,10 @@ def bulk_write(
         if not plan.mutations:
             _release(store, lease)
             return WriteResult(unchanged=plan.unchanged)
-        written = _Written(len(plan.mutations), report)
+    written = _Written(len(plan.mutations), report)
+    # Writing makes garbage the planning did not (the driver's results are cycles): collected
+    # as it goes, without the collector scanning the plan's millions of objects each time.
+    with scanning_new_only():
         try:
             # Its entries name it (the caller's reason first): slices have their own times, and
             # a rollback names the same id.
@@ -135,7 +138,7 @@ def bulk_write(
             _undo_after(store, lease, actor, exc, written.done, written.total)
             raise
         _release(store, lease)
-        return plan.result(written.first, written.last)
+    return plan.result(written.first, written.last)
 
 
 def recover(store: Neo4jStore, actor: str, force: bool = False) -> WriteResult | None:
