@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from servicegraph.errors import ValidationFailed
+from servicegraph.errors import StoreUnavailable, ValidationFailed
+from servicegraph.graph.records import CI, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
 from servicegraph.processes.demo import generate_estate
@@ -27,6 +28,36 @@ def test_export_then_import_into_an_empty_store_round_trips_exactly(
     result = interchange.import_files(empty, [target])
     assert result.created == len(before["cis"]) + len(before["relationships"])
     assert interchange.snapshot(empty) == before
+
+
+def test_the_json_export_is_the_snapshot_and_never_half_written(
+    sqlite_store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export streams item by item: the file must still be exactly the snapshot (an empty
+    store too), and a failure while writing must leave the file that was there."""
+    path = tmp_path / "estate.json"
+    assert interchange.export_json(sqlite_store, path) == {"cis": 0, "relationships": 0}
+    assert json.loads(path.read_text("utf-8")) == {"cis": [], "relationships": []}
+    sqlite_store.write(generate_estate(200, seed=5))
+    sqlite_store.upsert(
+        [CI("odd", "vm", 'quote " back\\slash \N{SNOWMAN}', {"description": "two\nlines"})]
+    )
+    counts = interchange.export_json(sqlite_store, path)
+    assert json.loads(path.read_text("utf-8")) == interchange.snapshot(sqlite_store)
+    assert counts["cis"] == len(interchange.snapshot(sqlite_store)["cis"])
+    before = path.read_bytes()
+
+    relationships = list(sqlite_store.iter_relationships())[:5]
+
+    def broken(chunk: int = 10_000) -> Iterator[Relationship]:
+        yield from relationships
+        raise StoreUnavailable("the store went away")
+
+    monkeypatch.setattr(sqlite_store, "iter_relationships", broken)
+    with pytest.raises(StoreUnavailable):
+        interchange.export_json(sqlite_store, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if "estate" in p.name] == ["estate.json"]
 
 
 def test_reimporting_the_same_file_changes_and_journals_nothing(

@@ -14,9 +14,10 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -743,11 +744,12 @@ class _SqliteWriteTx:
         db = self.db
         total, done = len(plan.mutations), 0
 
-        def run(sql: str, rows: list[tuple[Any, ...]]) -> None:
+        def run(sql: str, rows: Iterable[Sequence[Any]]) -> None:
             nonlocal done
-            for i in range(0, len(rows), 10_000):
-                db.executemany(sql, rows[i : i + 10_000])
-                done += len(rows[i : i + 10_000])
+            items = iter(rows)  # made 10,000 at a time, not all at once
+            while part := list(islice(items, 10_000)):
+                db.executemany(sql, part)
+                done += len(part)
                 progress(min(done, total), total)
 
         rebuild = len(plan.ci_upserts) + len(plan.ci_deletes) >= _REBUILD_SEARCH_AT
@@ -761,14 +763,14 @@ class _SqliteWriteTx:
             "INSERT INTO cis(id, class, name, attributes, version) VALUES (?,?,?,?,?) "
             "ON CONFLICT(id) DO UPDATE SET class=excluded.class, name=excluded.name, "
             "attributes=excluded.attributes, version=excluded.version",
-            [(c.id, c.cls, c.name, dump_json(c.attributes), c.version) for c in plan.ci_upserts],
+            ((c.id, c.cls, c.name, dump_json(c.attributes), c.version) for c in plan.ci_upserts),
         )
         run("DELETE FROM relationships WHERE source=? AND type=? AND target=?", plan.rel_deletes)
-        run("DELETE FROM cis WHERE id=?", [(i,) for i in plan.ci_deletes])
+        run("DELETE FROM cis WHERE id=?", ((i,) for i in plan.ci_deletes))
         run(
             "INSERT INTO relationships(source, type, target, attributes) VALUES (?,?,?,?) "
             "ON CONFLICT(source, type, target) DO UPDATE SET attributes=excluded.attributes",
-            [(r.source, r.type, r.target, dump_json(r.attributes)) for r in plan.rel_upserts],
+            ((r.source, r.type, r.target, dump_json(r.attributes)) for r in plan.rel_upserts),
         )
         if rebuild:  # in the same transaction: a failure below leaves triggers and index as were
             db.execute("DELETE FROM cis_names")
@@ -777,14 +779,13 @@ class _SqliteWriteTx:
                 db.execute(f"CREATE TRIGGER {name} {body}")
             db.execute("INSERT INTO cis_search(cis_search) VALUES ('rebuild')")
         first = int(db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]) + 1
-        db.executemany(
+        db.executemany(  # rows made as SQLite takes them, not held as one list
             f"INSERT INTO journal({_JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-            [
-                (first + i, at, actor, m.op, m.entity,
-                 None if m.before is None else dump_json(m.before),
-                 None if m.after is None else dump_json(m.after), reason)
+            (
+                (first + i, at, actor, m.op, m.entity, dump_json(m.before), dump_json(m.after),
+                 reason)
                 for i, m in enumerate(plan.mutations)
-            ],
+            ),
         )  # fmt: skip
         return first, first + total - 1
 

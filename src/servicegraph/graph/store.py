@@ -84,7 +84,7 @@ class Mutation:
     def after(self) -> dict[str, Any] | None:
         """The record as the journal keeps it after this change (None for a delete)."""
         record = self.record
-        return record.to_dict() if isinstance(record, CI | Relationship) else None
+        return record.to_dict() if isinstance(record, (CI, Relationship)) else None
 
 
 @dataclass
