@@ -34,6 +34,9 @@ def test_demo_import_export_round_trip_through_the_cli(tmp_path: Path) -> None:
     )
     again = run("import", str(tmp_path / "x.json"), "--db", copy)
     assert "0 created, 0 updated" in again.stdout
+    nowhere = run("export", str(tmp_path / "missing" / "z.json"), "--db", db)
+    assert nowhere.returncode == 2 and "Traceback" not in nowhere.stderr
+    assert "cannot write" in nowhere.stderr and "No such file or directory" in nowhere.stderr
 
 
 def test_the_default_store_is_servicegraph_db_in_the_working_directory(tmp_path: Path) -> None:

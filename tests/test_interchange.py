@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from servicegraph.errors import StoreUnavailable, ValidationFailed
+from servicegraph.errors import StoreBusy, StoreUnavailable, ValidationFailed
 from servicegraph.graph.records import CI, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
@@ -58,6 +58,32 @@ def test_the_json_export_is_the_snapshot_and_never_half_written(
         interchange.export_json(sqlite_store, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if "estate" in p.name] == ["estate.json"]
+
+
+def test_a_csv_export_that_a_write_overtakes_stops_instead_of_dropping_a_value(
+    sqlite_store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSV export finds its columns in a first pass and writes in a second: a write between
+    them that adds an attribute nobody had would lose that value, so the export stops."""
+    sqlite_store.upsert([CI("vm-1", "vm", "one"), CI("vm-2", "vm", "two")])
+    passes = 0
+    real_iter_cis = sqlite_store.iter_cis
+
+    def iter_cis(chunk: int = 10_000) -> Iterator[CI]:
+        nonlocal passes
+        passes += 1
+        if passes == 2:  # another client writes while the export runs
+            sqlite_store.upsert([CI("vm-2", "vm", "two", {"owner": "ops"})])
+        return real_iter_cis(chunk)
+
+    monkeypatch.setattr(sqlite_store, "iter_cis", iter_cis)
+    folder = tmp_path / "csv"
+    with pytest.raises(StoreBusy, match=r"vm-2 gained attribute\(s\) \['owner'\]"):
+        interchange.export_csv(sqlite_store, folder)
+    assert list(folder.iterdir()) == []  # no file, not even a partial one
+    monkeypatch.undo()
+    interchange.export_csv(sqlite_store, folder)
+    assert "owner" in (folder / "cis.csv").read_text("utf-8").splitlines()[0]
 
 
 def test_reimporting_the_same_file_changes_and_journals_nothing(

@@ -13,13 +13,13 @@ import csv
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from servicegraph.errors import Problem, ValidationFailed
+from servicegraph.errors import Problem, StoreBusy, ValidationFailed
 from servicegraph.graph.gcpause import paused_gc
 from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Batch, Relationship, WriteResult
@@ -118,29 +118,64 @@ def export_json(store: GraphStore, path: str | Path) -> dict[str, int]:
 
 
 def export_csv(store: GraphStore, folder: str | Path) -> dict[str, int]:
-    """Write ``cis.csv`` and ``relationships.csv`` into ``folder``."""
+    """Write ``cis.csv`` and ``relationships.csv`` into ``folder``, a record at a time.
+
+    Two passes over the store: the first finds the attribute columns, the second writes (memory
+    that of one record, not of the graph). A record written meanwhile with an attribute the
+    first pass did not see cannot get its column: the export stops with an error to run again,
+    rather than leave a value out. Each file is written under a temporary name and renamed."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     model = store.model
-    cis = list(store.iter_cis())
-    rels = list(store.iter_relationships())
-    ci_cols = sorted({k for ci in cis for k in ci.attributes})
-    with (out / "cis.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "class", "name", *ci_cols])
-        for ci in cis:
+    ci_cols = sorted({k for ci in store.iter_cis() for k in ci.attributes})
+    rel_cols = sorted({k for r in store.iter_relationships() for k in r.attributes})
+
+    def ci_rows() -> Iterator[list[str]]:
+        for ci in store.iter_cis():
+            _same_columns(ci.attributes, ci_cols, ci.id)
             specs = model.classes[ci.cls].attributes
             cells = [_cell(specs.get(c), ci.attributes.get(c)) for c in ci_cols]
-            writer.writerow([csv_escape(ci.id), ci.cls, csv_escape(ci.name), *cells])
-    rel_cols = sorted({k for r in rels for k in r.attributes})
-    with (out / "relationships.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["source", "type", "target", *rel_cols])
-        for r in rels:
+            yield [csv_escape(ci.id), ci.cls, csv_escape(ci.name), *cells]
+
+    def rel_rows() -> Iterator[list[str]]:
+        for r in store.iter_relationships():
+            _same_columns(r.attributes, rel_cols, r.entity)
             specs = model.relationship_types[r.type].attributes
             cells = [_cell(specs.get(c), r.attributes.get(c)) for c in rel_cols]
-            writer.writerow([csv_escape(r.source), r.type, csv_escape(r.target), *cells])
-    return {"cis": len(cis), "relationships": len(rels)}
+            yield [csv_escape(r.source), r.type, csv_escape(r.target), *cells]
+
+    return {
+        "cis": _write_csv(out / "cis.csv", ["id", "class", "name", *ci_cols], ci_rows()),
+        "relationships": _write_csv(
+            out / "relationships.csv", ["source", "type", "target", *rel_cols], rel_rows()
+        ),
+    }
+
+
+def _same_columns(attributes: dict[str, Any], columns: list[str], entity: str) -> None:
+    if not attributes.keys() <= set(columns):
+        extra = sorted(attributes.keys() - set(columns))
+        raise StoreBusy(
+            f"{entity} gained attribute(s) {extra} while the CSV export ran (a write during the "
+            "export); run the export again"
+        )
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterator[list[str]]) -> int:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    count = 0
+    try:
+        with temporary.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return count
 
 
 def _cell(spec: AttributeSpec | None, value: Any) -> str:

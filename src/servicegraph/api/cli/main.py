@@ -111,6 +111,12 @@ def export(
         try:
             write = interchange.export_json if fmt == "json" else interchange.export_csv
             counts = write(graph.store, path)
+        except OSError as exc:  # a folder that does not exist, no permission, a full disk
+            raise typer.BadParameter(
+                f"cannot write {path}: {exc.strerror or exc}; give a path in a folder you can "
+                "write to",
+                param_hint="PATH",
+            ) from exc
         finally:
             if graph is not sg:
                 graph.close()
