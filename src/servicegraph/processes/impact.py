@@ -168,8 +168,9 @@ def analyse_impact(
     services = propagation.nodes[is_service]
     statuses = np.where(propagation.down[is_service], "DOWN", "DEGRADED")
     ids = engine.ids
-    result.services = [
-        {"id": ids[v], "status": str(s)} for v, s in zip(services.tolist(), statuses, strict=True)
+    result.services = [  # tolist(): Python strings at once, not a numpy scalar per service
+        {"id": ids[v], "status": s}
+        for v, s in zip(services.tolist(), statuses.tolist(), strict=True)
     ]
     status_of = {row["id"]: row["status"] for row in result.services}
     if not status_of:
