@@ -69,6 +69,7 @@ bench: install neo4j-jars browser wrk
 	$(PY) -m bench.projection --sizes $(BENCH_SIZES)
 	$(PY) -m bench.results --size $(lastword $(BENCH_SIZES))
 	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m bench.import_throughput --size $(lastword $(BENCH_SIZES))
+	SERVICEGRAPH_NEO4J_JARS=$(JARS) $(PY) -m bench.import_cli --size $(lastword $(BENCH_SIZES))
 
 ## Refresh the GraphiQL files the server ships (pinned in web/graphiql/package.json + lock; needs npm).
 GRAPHIQL_STATIC := src/servicegraph/api/static/graphiql
