@@ -24,12 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from servicegraph.graph.atomic_file import atomic_write
 
 if TYPE_CHECKING:
     from servicegraph.graph.store import GraphStore
@@ -93,18 +94,12 @@ def write(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
                        "crc32": crc}).encode()  # fmt: skip
     start = -(-(len(MAGIC) + 8 + len(head)) // ALIGN) * ALIGN
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(MAGIC + len(head).to_bytes(8, "little") + head)
-            out.write(b"\0" * (start - len(MAGIC) - 8 - len(head)))
-            for array in arrays.values():
-                blob = np.ascontiguousarray(array).tobytes()
-                out.write(blob + b"\0" * (-(-len(blob) // ALIGN) * ALIGN - len(blob)))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as out:
+        out.write(MAGIC + len(head).to_bytes(8, "little") + head)
+        out.write(b"\0" * (start - len(MAGIC) - 8 - len(head)))
+        for array in arrays.values():
+            blob = np.ascontiguousarray(array).tobytes()
+            out.write(blob + b"\0" * (-(-len(blob) // ALIGN) * ALIGN - len(blob)))
 
 
 def _crc_of(path: Path, start: int, layout: list[dict[str, Any]]) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import orjson
 
 from servicegraph.errors import Problem, StoreBusy, ValidationFailed
+from servicegraph.graph.atomic_file import atomic_write
 from servicegraph.graph.gcpause import paused_gc
 from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Batch, Relationship, WriteResult
@@ -92,28 +92,21 @@ def export_json(store: GraphStore, path: str | Path) -> dict[str, int]:
     stays that of one item (a million-CI store: 7.9 GB peak and 90 s when the whole snapshot was
     built and indented by the json module first). Written under a temporary name and renamed,
     so a failed export leaves no half-written file."""
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
     counts = {"cis": 0, "relationships": 0}
-    try:
-        with temporary.open("wb") as fh:
-            sections = (
-                ("cis", (ci.to_dict(with_version=False) for ci in store.iter_cis())),
-                ("relationships", (rel.to_dict() for rel in store.iter_relationships())),
-            )
-            fh.write(b"{")
-            for n, (section, items) in enumerate(sections):
-                fh.write(b'%s\n  "%s": [' % (b"," if n else b"", section.encode()))
-                for item in items:
-                    text = orjson.dumps(item, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    ")
-                    fh.write(b"%s\n    %s" % (b"," if counts[section] else b"", text))
-                    counts[section] += 1
-                fh.write(b"\n  ]" if counts[section] else b"]")
-            fh.write(b"\n}\n")
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(path)) as fh:
+        sections = (
+            ("cis", (ci.to_dict(with_version=False) for ci in store.iter_cis())),
+            ("relationships", (rel.to_dict() for rel in store.iter_relationships())),
+        )
+        fh.write(b"{")
+        for n, (section, items) in enumerate(sections):
+            fh.write(b'%s\n  "%s": [' % (b"," if n else b"", section.encode()))
+            for item in items:
+                text = orjson.dumps(item, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    ")
+                fh.write(b"%s\n    %s" % (b"," if counts[section] else b"", text))
+                counts[section] += 1
+            fh.write(b"\n  ]" if counts[section] else b"]")
+        fh.write(b"\n}\n")
     return counts
 
 
@@ -162,19 +155,13 @@ def _same_columns(attributes: dict[str, Any], columns: list[str], entity: str) -
 
 
 def _write_csv(path: Path, header: list[str], rows: Iterator[list[str]]) -> int:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     count = 0
-    try:
-        with temporary.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
     return count
 
 
