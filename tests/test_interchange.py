@@ -10,6 +10,7 @@ import pytest
 
 from servicegraph.errors import StoreBusy, StoreUnavailable, ValidationFailed
 from servicegraph.graph.records import CI, Relationship
+from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
 from servicegraph.processes.demo import generate_estate
@@ -84,6 +85,22 @@ def test_a_csv_export_that_a_write_overtakes_stops_instead_of_dropping_a_value(
     monkeypatch.undo()
     interchange.export_csv(sqlite_store, folder)
     assert "owner" in (folder / "cis.csv").read_text("utf-8").splitlines()[0]
+
+
+def test_a_csv_export_with_a_cell_over_128_kib_imports_again(
+    sqlite_store: GraphStore, tmp_path: Path
+) -> None:
+    """Python's csv reader refuses cells over 128 KiB by default; a JSON attribute may hold up to
+    1 MiB (the demo store's change assessments are larger than 128 KiB), and such a CSV export
+    could not be imported back."""
+    assessment = {"notes": ["x" * 1_000] * 200}  # ~200 KB of JSON in one cell
+    sqlite_store.upsert(
+        [CI("rfc-1", "change", "RFC", {"state": "draft", "assessment": assessment})]
+    )
+    interchange.export_csv(sqlite_store, tmp_path / "csv")
+    with SqliteStore(tmp_path / "copy.db", sqlite_store.model) as copy:
+        assert interchange.import_files(copy, [tmp_path / "csv"]).created == 1
+        assert copy.get_ci("rfc-1").attributes["assessment"] == assessment
 
 
 def test_reimporting_the_same_file_changes_and_journals_nothing(

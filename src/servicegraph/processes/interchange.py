@@ -25,6 +25,7 @@ from servicegraph.graph.model import AttributeSpec, Model
 from servicegraph.graph.records import CI, Batch, Relationship, WriteResult
 from servicegraph.graph.store import GraphStore
 from servicegraph.graph.validation import check_batch
+from servicegraph.graph.values import MAX_JSON_BYTES
 
 __all__ = [
     "csv_escape",
@@ -275,6 +276,8 @@ def _read_json(path: Path, batch: Batch) -> list[Problem]:
 def _read_csv(model: Model, path: Path, batch: Batch) -> list[Problem]:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
+            # a cell may hold the largest JSON value the store takes, its quotes doubled
+            csv.field_size_limit(max(csv.field_size_limit(), 4 * MAX_JSON_BYTES))
             rows = list(csv.reader(fh, strict=True))
     except UnicodeDecodeError as exc:
         return [Problem(str(path), "file", f"not UTF-8 text ({exc.reason})")]
