@@ -80,9 +80,16 @@ def neo4j_store(neo4j_uri: str, neo4j_driver: object, model: Model) -> Iterator[
     store.close()
 
 
-@pytest.fixture(params=["sqlite", "neo4j"])
+@pytest.fixture
+def neo4j_blocks_store(neo4j_store: Neo4jStore) -> Neo4jStore:
+    """The Neo4j store journaling every write as blocks (the shape of a bulk import's slices)."""
+    neo4j_store.journal_block = 1
+    return neo4j_store
+
+
+@pytest.fixture(params=["sqlite", "neo4j", "neo4j_blocks"])
 def store(request: pytest.FixtureRequest) -> GraphStore:
-    """The same test on both stores (the contract suite)."""
+    """The same test on both stores (the contract suite), Neo4j's journal in both its shapes."""
     return request.getfixturevalue(f"{request.param}_store")  # type: ignore[no-any-return]
 
 
@@ -92,7 +99,7 @@ def reopen_empty(request: pytest.FixtureRequest, tmp_path: Path, model: Model): 
     opened: list[GraphStore] = []
 
     def make() -> GraphStore:
-        if request.node.callspec.params.get("store") == "neo4j":
+        if request.node.callspec.params.get("store") in ("neo4j", "neo4j_blocks"):
             wipe_neo4j(request.getfixturevalue("neo4j_driver"))
             s: GraphStore = Neo4jStore(request.getfixturevalue("neo4j_uri"), model)
         else:

@@ -19,7 +19,7 @@ import pytest
 from servicegraph.errors import StoreBusy, ValidationFailed
 from servicegraph.graph.model import Model
 from servicegraph.graph.neo4j_store import Neo4jStore
-from servicegraph.graph.records import CI, Batch, Relationship
+from servicegraph.graph.records import CI, Batch, JournalFilter, Relationship, dump_json
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.processes.demo import generate_estate
 
@@ -55,6 +55,7 @@ def estate_with_changes(store: Neo4jStore) -> Batch:
 @pytest.fixture
 def bulk_store(neo4j_store: Neo4jStore) -> Neo4jStore:
     neo4j_store.bulk_slice = SLICE
+    neo4j_store.journal_block = 10  # slices journal as blocks, as at full size
     return neo4j_store
 
 
@@ -84,6 +85,92 @@ def test_a_bulk_write_stores_what_one_transaction_stores(
     # The store is free again and the re-import finds nothing to change.
     assert bulk_store.bulk_write(batch, "importer").unchanged == total
     bulk_store.upsert([CI("late", "host", "late")], actor="someone")
+
+
+def odd(ident: str) -> str:
+    """An id full of what a full-text query language treats specially."""
+    return f'{ident} "q" \\ *:(OR) ~a?'
+
+
+def test_the_journal_reads_the_same_from_blocks_as_from_entries(
+    bulk_store: Neo4jStore, tmp_path: Path, model: Model, neo4j_driver: Any
+) -> None:
+    """A bulk write journals each slice as one block node (its entries as lists); every way
+    of reading the journal gives what SQLite, which has one row per entry, gives."""
+    estate = generate_estate(300)
+    small = Batch()
+    for ci in estate.cis[:5]:
+        small.add_ci(CI(odd(ci.id), ci.cls, ci.name, dict(ci.attributes)))
+    big = Batch()
+    for ci in estate.cis[5:]:
+        big.add_ci(CI(odd(ci.id), ci.cls, ci.name, dict(ci.attributes)))
+    for r in estate.relationships:
+        big.add_relationship(Relationship(odd(r.source), r.type, odd(r.target), dict(r.attributes)))
+    hub = max({r.source for r in big.relationships}, key=lambda i: sum(
+        r.source == i or r.target == i for r in big.relationships))  # fmt: skip
+    rel = big.relationships[len(big.relationships) // 2]
+    later = Batch()
+    for ci in big.cis[::40]:
+        later.add_ci(CI(ci.id, ci.cls, f"{ci.name} (renamed)", dict(ci.attributes)))
+    with SqliteStore(tmp_path / "rows.db", model) as sqlite:
+        for store in (bulk_store, sqlite):
+            store.write(small, "setup")
+            store.bulk_write(big, "bulk")
+            store.write(later, "later")
+            store.write(Batch(delete_relationships=[rel.key]), "later")
+        blocks = neo4j_driver.execute_query("MATCH (b:JournalBlock) RETURN count(b) AS n")
+        assert blocks.records[0]["n"] == -(-len(big) // SLICE)  # one per slice, none for the rest
+
+        # The whole journal holds what SQLite's does (a bulk write orders relationships by
+        # type, so seqs differ), and reading it a page at a time gives the same entries.
+        def row(e: Any) -> tuple[Any, ...]:
+            return (e.actor, e.op, e.entity, dump_json(e.before), dump_json(e.after))
+
+        full = bulk_store.journal()
+        assert sorted(map(row, full)) == sorted(map(row, sqlite.journal()))
+        head = bulk_store.head_seq()
+        assert [e.seq for e in full] == list(range(1, head + 1))
+        paged: list[Any] = []
+        while len(paged) < head:
+            paged += bulk_store.journal(since=len(paged), limit=SLICE - 7)
+        assert paged == full
+
+    def same(expected: list[Any], **kwargs: Any) -> int:
+        assert bulk_store.journal(**kwargs) == expected, kwargs
+        return len(expected)
+
+    def entity_of(ident: str) -> list[Any]:
+        return [e for e in full if e.entity == ident]
+
+    def touching(ident: str) -> list[Any]:
+        return [e for e in full if ident in (e.entity, *e.entity.split(" -[")[:1],
+                                             *e.entity.split("]-> ")[1:])]  # fmt: skip
+
+    for since, limit in [(0, 1), (3, 4), (SLICE - 2, 5), (7, 3 * SLICE), (head - 2, 10)]:
+        assert same(full[since : since + limit], since=since, limit=limit) == min(
+            limit, head - since
+        )
+    assert same(entity_of(hub), entity=hub) == 1
+    assert same(entity_of(rel.entity), entity=rel.entity) == 2  # created in a block, deleted
+    assert same(entity_of(big.cis[40].id), entity=big.cis[40].id) == 2
+    assert same([], entity=odd("nothing")) == 0
+    assert same([], entity=hub, since=head) == 0
+    assert same(entity_of(hub)[:1], entity=hub, limit=1) == 1
+    assert same(touching(hub), where=JournalFilter(entity=hub, related=True)) > 3
+    ends = [e for e in touching(rel.target) if e.seq <= head - 1]
+    assert same(ends, where=JournalFilter(entity=rel.target, related=True, until=head - 1)) >= 2
+    first = SLICE + 5
+    assert same(full[first : first + SLICE + 7], where=JournalFilter(
+        since=first, until=first + SLICE + 7)) == SLICE + 7  # fmt: skip
+    created = [e for e in full if e.op == "create_relationship"]
+    assert same(created, where=JournalFilter(ops=("create_relationship",))) == len(
+        big.relationships
+    )
+    late = [e for e in full if e.actor == "bulk" and e.seq > head - 20]
+    assert same(late, where=JournalFilter(actor="bulk", since=head - 20)) > 0
+    bulk = [e for e in full if e.actor == "bulk"]
+    assert same(bulk[5:], where=JournalFilter(actor="bulk", since=bulk[4].seq)) == len(big) - 5
+    assert same(full, where=JournalFilter(since_at=full[0].at)) == head
 
 
 def test_a_failure_midway_undoes_every_slice_written(bulk_store: Neo4jStore) -> None:

@@ -11,7 +11,8 @@ transaction on a modest server. :func:`bulk_write` keeps the outcome of one tran
    :class:`StoreBusy` naming the import. The plan therefore stays valid while it is written. Token
    writes are not refused (revoking a token must work at any time).
 3. **Write slices.** Each slice (:data:`servicegraph.graph.bulk.SLICE` mutations) is one
-   transaction holding its data and its journal entries (their reason names the bulk write's id),
+   transaction holding its data and its journal entries (one ``JournalBlock`` node; their reason
+   names the bulk write's id),
    and beats the lease's heartbeat. Readers
    see the import arrive slice by slice, each slice consistent with the journal (an engine
    following the journal stays exact); they do not see it appear at once.

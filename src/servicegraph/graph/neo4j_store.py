@@ -2,9 +2,16 @@
 
 Nodes carry the label ``Node`` and the properties ``id``, ``class``, ``name``, ``version`` plus one
 property per attribute (the model forbids attributes with those four names). Relationships have the
-model's type and their attributes as properties. Journal entries are ``JournalEntry`` nodes whose
-``before``/``after`` are JSON text; the ``JournalHead`` node holds the last seq and is the lock that
-serialises writers. All retrying lives in the driver's ``execute_write``.
+model's type and their attributes as properties. The ``JournalHead`` node holds the last seq and is
+the lock that serialises writers. Journal entries take two shapes, read together
+(``journal.cypher``): a ``JournalEntry`` node each, its ``before``/``after`` JSON text, for a
+write of fewer than :attr:`Neo4jStore.journal_block` entries; a ``JournalBlock`` node per
+:data:`_CHUNK` entries of a larger write (a bulk import's slice), the entries as parallel lists
+with seqs ``first..last``. Creating one node and one full-text index document instead of ten
+thousand nodes and index entries is what lets a bulk import's journal keep up with its data
+(measured in ``bench/import_throughput.py``); a block stays exactly searchable by entity through
+a full-text index whose keyword analyzer makes every list element one term, each hit checked
+element by element. All retrying lives in the driver's ``execute_write``.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from servicegraph.graph.records import (
 )
 from servicegraph.graph.store import (
     GraphStore,
+    Mutation,
     Plan,
     Progress,
     TopologyNode,
@@ -72,6 +80,7 @@ class Neo4jStore(GraphStore):
     """GraphStore on a Neo4j 5 server reached over Bolt."""
 
     bulk_slice = SLICE  # mutations per transaction of a bulk write
+    journal_block = 100  # a write of at least this many entries journals them as blocks
 
     def __init__(
         self,
@@ -101,9 +110,12 @@ class Neo4jStore(GraphStore):
             ) from exc
 
     def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
+        return self._read_text(query(name), **params)
+
+    def _read_text(self, cypher: str, /, **params: Any) -> list[neo4j.Record]:
         try:
             records, _, _ = self._driver.execute_query(
-                query(name), params, database_=self.database, routing_=neo4j.RoutingControl.READ
+                cypher, params, database_=self.database, routing_=neo4j.RoutingControl.READ
             )
         except UnicodeEncodeError as exc:  # a lone surrogate in a look-up: nothing can match it
             raise ValidationFailed(
@@ -130,7 +142,9 @@ class Neo4jStore(GraphStore):
         try:
             with self._driver.session(database=self.database) as session:
                 return session.execute_write(
-                    lambda tx: work(_Neo4jWriteTx(tx, self.model, lease, graph, late, state))
+                    lambda tx: work(
+                        _Neo4jWriteTx(tx, self.model, lease, graph, late, state, self.journal_block)
+                    )
                 )
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailable(f"lost Neo4j at {self.uri}: {exc}; nothing was written") from exc
@@ -285,10 +299,14 @@ class Neo4jStore(GraphStore):
         cap = 2**62 if limit is None else limit
         if where is None or where.simple:
             f = where or JournalFilter(since=since, entity=entity)
-            rows = self._read("journal", entity=f.entity, since=f.since, limit=cap)
+            rows = self._read_text(
+                _journal_query("journal", f.entity is not None, False),
+                entity=f.entity, since=f.since, limit=cap, lucene=_lucene(f.entity, False),
+            )  # fmt: skip
             return [_entry(r) for r in rows]
-        rows = self._read(
-            "journal_filtered",
+        rows = self._read_text(
+            _journal_query("journal_filtered", where.entity is not None, True),
+            lucene=_lucene(where.entity, where.related),
             since=where.since, until=where.until, since_at=where.since_at,
             until_at=where.until_at, actor=where.actor,
             ops=None if where.ops is None else list(where.ops), entity=where.entity,
@@ -367,8 +385,12 @@ class Neo4jStore(GraphStore):
                     after=["", "", ""], limit=2**62,
                 )
             ]  # fmt: skip
-            journal = [_entry(r) for r in tx.run(query("journal"), entity=None, since=0,
-                                                 limit=2**62)]  # fmt: skip
+            journal = [
+                _entry(r)
+                for r in tx.run(
+                    _journal_query("journal", False, False), entity=None, since=0, limit=2**62
+                )
+            ]
             tokens = sorted((_token(r) for r in tx.run(query("list_tokens"))), key=lambda t: t.hash)
             return StoreDump(cis, rels, journal, tokens)
 
@@ -475,9 +497,11 @@ class _Neo4jWriteTx(_Neo4jReadTx):
         graph: bool = True,
         late: bool = False,
         state: str = "writing",
+        block: int = 100,
     ) -> None:
         super().__init__(tx, model)
         self._lease_id, self._graph, self._state = lease, graph, state
+        self._block = block
         self.head: int | None = None
         self.lease: neo4j_bulk.ImportLease | None = None
         if not late:
@@ -568,6 +592,12 @@ class _Neo4jWriteTx(_Neo4jReadTx):
             at = utc_now()
         assert self.head is not None
         first = self.head + 1
+        last = first + len(plan.mutations) - 1
+        if len(plan.mutations) >= self._block:
+            for start in range(0, len(plan.mutations), _CHUNK):
+                self._append_block(plan.mutations[start : start + _CHUNK], first + start, at,
+                                   actor, reason)  # fmt: skip
+            return first, last
         entries = [
             {
                 "seq": first + i,
@@ -578,12 +608,82 @@ class _Neo4jWriteTx(_Neo4jReadTx):
             }
             for i, m in enumerate(plan.mutations)
         ]
-        last = first + len(entries) - 1
         for part in _chunks(entries):
             self.tx.run(
                 query("append_journal"), entries=part, last=last, at=at, actor=actor, reason=reason
             ).consume()
         return first, last
+
+    def _append_block(
+        self, mutations: list[Mutation], first: int, at: str, actor: str, reason: str | None
+    ) -> None:
+        """One ``JournalBlock`` for ``mutations``, seqs from ``first`` (append_block.cypher)."""
+        touches: dict[str, None] = {}
+        for m in mutations:
+            record = m.record
+            if isinstance(record, Relationship):
+                touches[record.source] = touches[record.target] = None
+            elif isinstance(record, tuple):  # a deleted relationship's key
+                touches[record[0]] = touches[record[2]] = None
+        self.tx.run(
+            query("append_block"),
+            first=first,
+            last=first + len(mutations) - 1,
+            at=at,
+            actor=actor,
+            reason=reason,
+            ops=[m.op for m in mutations],
+            entities=[m.entity for m in mutations],
+            touches=list(touches),
+            befores=[dump_json(m.before) or "" for m in mutations],
+            afters=[dump_json(m.after) or "" for m in mutations],
+        ).consume()
+
+
+def _journal_query(name: str, by_entity: bool, filtered: bool) -> str:
+    """``journal`` or ``journal_filtered`` with its placeholders filled: entries of one entity
+    through the indexes (``$lucene`` for blocks), else blocks by seq — for ``journal`` only the
+    first blocks after ``$since`` holding ``$limit`` entries, found from their seq ranges alone
+    (a block holds every seq from ``first`` to ``last``, so its count after ``$since`` is
+    exact)."""
+    if by_entity:
+        blocks = (
+            "CALL db.index.fulltext.queryNodes('journal_block_entities', $lucene) YIELD node AS b"
+        )
+        return (
+            query(name)
+            .replace("__ENTRY_ENTITY__", "AND j.entity = $entity")
+            .replace("__BLOCKS__", blocks)
+            .replace("__BLOCK_LIMIT__", "")
+            .replace("__SPAN__", "b.last - b.first")
+        )
+    enough = (
+        "WITH collect(b) AS bs\n"
+        "  WITH bs, reduce(acc = [0, 0], b IN bs | CASE WHEN acc[0] >= $limit THEN acc\n"
+        "       ELSE [acc[0] + b.last - CASE WHEN b.first > $since THEN b.first ELSE $since + 1"
+        " END + 1, acc[1] + 1] END) AS acc\n"
+        "  UNWIND bs[0..acc[1]] AS b"
+    )
+    span = (
+        "CASE WHEN lo + $limit - 1 < b.last - b.first THEN lo + $limit - 1 "
+        "ELSE b.last - b.first END"
+    )
+    return (
+        query(name)
+        .replace("__ENTRY_ENTITY__", "")
+        .replace("__BLOCKS__", "MATCH (b:JournalBlock)")
+        .replace("__BLOCK_LIMIT__", "" if filtered else enough)
+        .replace("__SPAN__", span)
+    )
+
+
+def _lucene(entity: str | None, related: bool) -> str | None:
+    """The full-text query for the blocks naming ``entity`` (as a relationship's end too, when
+    ``related``): a quoted phrase, which the keyword analyzer keeps as one exact term."""
+    if entity is None:
+        return None
+    term = '"' + entity.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"entities:{term} OR touches:{term}" if related else f"entities:{term}"
 
 
 def _all_pages(fetch: Callable[[str | None], Page]) -> Iterator[Any]:
