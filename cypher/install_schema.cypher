@@ -5,6 +5,8 @@ CREATE INDEX node_name IF NOT EXISTS FOR (n:Node) ON (n.name);
 CREATE TEXT INDEX node_search IF NOT EXISTS FOR (n:Node) ON (n._search);
 CREATE CONSTRAINT journal_seq IF NOT EXISTS FOR (j:JournalEntry) REQUIRE j.seq IS UNIQUE;
 CREATE INDEX journal_entity IF NOT EXISTS FOR (j:JournalEntry) ON (j.entity);
+// The relationships' entries of a CI: ids ending with "]-> <ci id>".
+CREATE TEXT INDEX journal_entity_text IF NOT EXISTS FOR (j:JournalEntry) ON (j.entity);
 CREATE CONSTRAINT journal_block_first IF NOT EXISTS FOR (b:JournalBlock) REQUIRE b.first IS UNIQUE;
 CREATE INDEX journal_block_last IF NOT EXISTS FOR (b:JournalBlock) ON (b.last);
 // A block's entities (and the CIs its relationship entries touch), each list element one exact

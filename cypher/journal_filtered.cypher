@@ -1,9 +1,11 @@
 // Journal entries filtered by seq range, time range (ISO text), actor, operations and entity; with
 // $related, also the entries of relationships that touch the entity. Oldest first. Entry nodes
-// and blocks as in journal.cypher; BLOCKS is the blocks by seq, or the full-text look-up of
-// those naming the entity (with $related, also as a relationship's end: a block's `touches`).
+// and blocks as in journal.cypher. For an entity, ENTRIES finds its entry nodes through the
+// indexes (the id itself and a relationship id starting with it: the range index; one ending
+// with it: the text index) and BLOCKS the blocks naming it through the full-text index (with
+// $related, also as a relationship's end: a block's `touches`); else all of them, by seq.
 CALL {
-  MATCH (j:JournalEntry)
+  __ENTRIES__
   WHERE j.seq > $since AND ($until IS NULL OR j.seq <= $until)
     AND ($since_at IS NULL OR j.at >= $since_at) AND ($until_at IS NULL OR j.at < $until_at)
     AND ($actor IS NULL OR j.actor = $actor)

@@ -159,6 +159,10 @@ def test_the_journal_reads_the_same_from_blocks_as_from_entries(
     assert same(touching(hub), where=JournalFilter(entity=hub, related=True)) > 3
     ends = [e for e in touching(rel.target) if e.seq <= head - 1]
     assert same(ends, where=JournalFilter(entity=rel.target, related=True, until=head - 1)) >= 2
+    # The deletion is an entry node: found by the relationship id's start and end alike.
+    for end in (rel.source, rel.target):
+        assert touching(end)[-1].op == "delete_relationship"
+        assert same(touching(end), where=JournalFilter(entity=end, related=True)) >= 2
     first = SLICE + 5
     assert same(full[first : first + SLICE + 7], where=JournalFilter(
         since=first, until=first + SLICE + 7)) == SLICE + 7  # fmt: skip

@@ -640,6 +640,19 @@ class _Neo4jWriteTx(_Neo4jReadTx):
         ).consume()
 
 
+# An entity's entry nodes, and with $related those of the relationships touching it, each
+# through an index (a scan of every entry for the suffix made a CI's history take 0.8 s at 484k
+# entries).
+_ENTITY_ENTRIES = """CALL {
+    MATCH (j:JournalEntry) WHERE j.entity = $entity RETURN j
+    UNION
+    MATCH (j:JournalEntry) WHERE $related AND j.entity STARTS WITH $prefix RETURN j
+    UNION
+    MATCH (j:JournalEntry) WHERE $related AND j.entity ENDS WITH $suffix RETURN j
+  }
+  WITH j"""
+
+
 def _journal_query(name: str, by_entity: bool, filtered: bool) -> str:
     """``journal`` or ``journal_filtered`` with its placeholders filled: entries of one entity
     through the indexes (``$lucene`` for blocks), else blocks by seq — for ``journal`` only the
@@ -652,6 +665,7 @@ def _journal_query(name: str, by_entity: bool, filtered: bool) -> str:
         )
         return (
             query(name)
+            .replace("__ENTRIES__", _ENTITY_ENTRIES)
             .replace("__ENTRY_ENTITY__", "AND j.entity = $entity")
             .replace("__BLOCKS__", blocks)
             .replace("__BLOCK_LIMIT__", "")
@@ -670,6 +684,7 @@ def _journal_query(name: str, by_entity: bool, filtered: bool) -> str:
     )
     return (
         query(name)
+        .replace("__ENTRIES__", "MATCH (j:JournalEntry)")
         .replace("__ENTRY_ENTITY__", "")
         .replace("__BLOCKS__", "MATCH (b:JournalBlock)")
         .replace("__BLOCK_LIMIT__", "" if filtered else enough)
