@@ -497,7 +497,7 @@ class _Neo4jWriteTx(_Neo4jReadTx):
         graph: bool = True,
         late: bool = False,
         state: str = "writing",
-        block: int = 100,
+        block: int = Neo4jStore.journal_block,
     ) -> None:
         super().__init__(tx, model)
         self._lease_id, self._graph, self._state = lease, graph, state
