@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 invalid input (nothing written), 2 usage error, 3 store
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -352,6 +353,22 @@ def delete(
     out.print(f"deleted {result.deleted} records (CIs and relationships)")
 
 
+def _widen_pipe(stream: Any) -> None:
+    """Let a pipe on ``stream`` hold up to 1 MiB (Linux; 64 KiB by default): a large answer then
+    goes out in fewer, longer writes between the reader's turns (megabytes of JSON through the
+    default size cost 0.3-0.7 s of task switches, measured). Nothing changes for files or
+    terminals, nor where the system does not allow it."""
+    import fcntl
+    import stat
+
+    try:
+        fd = stream.fileno()
+        if stat.S_ISFIFO(os.fstat(fd).st_mode) and hasattr(fcntl, "F_SETPIPE_SZ"):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 @app.command()
 def impact(
     ids: Annotated[list[str], typer.Argument(metavar="ID...", help="The CIs that fail.")],
@@ -374,6 +391,8 @@ def impact(
     check_format(fmt, (*FORMATS, "ndjson"))
     with open_graph(db, model) as live, live.as_of(as_of) if as_of else live as sg:
         result = sg.impact(ids, max_depth)
+        if fmt in ("json", "ndjson"):
+            _widen_pipe(sys.stdout)
         if fmt == "json":  # the indented dict, written as it is built
             for part in result.json_chunks():
                 sys.stdout.buffer.write(part)
@@ -786,7 +805,13 @@ def _flat(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Entry point: run the app, turning expected failures into a message and an exit code."""
+    """Entry point: run the app, turning expected failures into a message and an exit code.
+
+    The process ends after it: the objects it leaves (numba's compiler, an engine's million
+    ids) are moved out of the garbage collector's sight first, since the collections Python runs
+    while it shuts down would walk every one of them — 0.3 s of each command that analysed
+    anything, measured — and none needs collecting (memory goes back with the process; files,
+    stores and sockets are closed by the commands themselves, atexit handlers still run)."""
     try:
         app()  # click handles usage errors (exit 2) and exits with the command's code
     except ServiceGraphError as exc:
@@ -796,6 +821,8 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(exc.exit_code)
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":
