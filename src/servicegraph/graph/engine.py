@@ -167,6 +167,8 @@ class TopologyEngine:
         self.impact_type_names = [t for t in self.type_names if store.model.impact(t) != "none"]
         self.class_names = sorted(store.model.classes)
         self.class_code = {name: i for i, name in enumerate(self.class_names)}
+        self._family_masks: dict[str, np.ndarray] = {}  # class -> bool per class code
+        self._type_masks: dict[str, np.ndarray] = {}  # relationship type -> bool per type code
         self._lock = threading.RLock()
         self._id_array: np.ndarray | None = None
         self._scratch: Scratch | None = None  # the kernels' per-node arrays, kept between analyses
@@ -727,11 +729,32 @@ class TopologyEngine:
         with self._lock:
             self.refresh()
             start = np.unique(self._seed_indices(ids))
-            here, there, _ = self._expand(start, reverse, self._type_mask([rel_type]))
+            here, there, _ = self._expand(start, reverse, self._one_type_mask(rel_type))
             pairs = zip(here.tolist(), there.tolist(), strict=True)
             if reverse:
                 return [(self.ids[b], self.ids[a]) for a, b in pairs]
             return [(self.ids[a], self.ids[b]) for a, b in pairs]
+
+    def linked(
+        self, nodes: np.ndarray, rel_type: str, reverse: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(node, neighbour) index pairs of the live ``rel_type`` relationships leaving ``nodes``
+        (``reverse``: pointing at them) — :meth:`outgoing` and :meth:`incoming` by node index,
+        for an analysis that holds indices already (no round trip through the ids)."""
+        with self._lock:
+            self.refresh()
+            here, there, _ = self._expand(np.unique(nodes), reverse, self._one_type_mask(rel_type))
+            return here, there
+
+    def family_mask(self, cls: str) -> np.ndarray:
+        """A bool per class code: ``cls`` or one of its descendants (index it with ``cls``
+        codes, e.g. ``family_mask("service")[engine.cls[nodes]]``)."""
+        mask = self._family_masks.get(cls)
+        if mask is None:
+            mask = np.zeros(len(self.class_names), dtype=bool)
+            mask[[self.class_code[c] for c in self.model.descendants(cls)]] = True
+            self._family_masks[cls] = mask
+        return mask
 
     def out_edges(self, ids: Collection[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every live relationship leaving ``ids``: (source, target, type code) as node-index
@@ -804,6 +827,12 @@ class TopologyEngine:
 
     def class_of(self, ident: str) -> str:
         return self.class_names[int(self.cls[self.index[ident]])]
+
+    def _one_type_mask(self, rel_type: str) -> np.ndarray:
+        mask = self._type_masks.get(rel_type)
+        if mask is None:
+            mask = self._type_masks[rel_type] = self._type_mask([rel_type])  # type: ignore[assignment]
+        return mask  # type: ignore[return-value]
 
     def _type_mask(self, types: Collection[str] | None) -> np.ndarray | None:
         if types is None:

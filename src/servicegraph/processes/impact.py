@@ -163,32 +163,36 @@ def analyse_impact(
     result = ImpactResult(seeds, propagation, engine)
     reached = np.concatenate([propagation.seeds, propagation.nodes])
     result.warnings = [p.to_dict() for p in engine.problems_among(reached)]
-    service_codes = [engine.class_code[c] for c in engine.model.descendants("service")]
-    is_service = np.isin(engine.cls[propagation.nodes], service_codes)
+    # by node index throughout; ids only for the answer
+    is_service = engine.family_mask("service")[engine.cls[propagation.nodes]]
     services = propagation.nodes[is_service]
-    statuses = np.where(propagation.down[is_service], "DOWN", "DEGRADED")
     ids = engine.ids
-    result.services = [  # tolist(): Python strings at once, not a numpy scalar per service
-        {"id": ids[v], "status": s}
-        for v, s in zip(services.tolist(), statuses.tolist(), strict=True)
+    down_of = dict(zip(services.tolist(), propagation.down[is_service].tolist(), strict=True))
+    result.services = [  # tolist(): Python ints at once, not a numpy scalar per service
+        {"id": ids[v], "status": "DOWN" if down else "DEGRADED"} for v, down in down_of.items()
     ]
-    status_of = {row["id"]: row["status"] for row in result.services}
-    if not status_of:
+    if not down_of:
         return result
-    covering = engine.incoming(list(status_of), COVERS)
-    slas: dict[str, list[str]] = {}
-    for sla, service in covering:
+    hit_services, covering = engine.linked(services, COVERS, reverse=True)
+    slas: dict[int, list[int]] = {}
+    for service, sla in zip(hit_services.tolist(), covering.tolist(), strict=True):
         slas.setdefault(sla, []).append(service)
     result.slas = [
         {
-            "id": sla,
-            "services": sorted(hit),
-            "status": "DOWN" if any(status_of[s] == "DOWN" for s in hit) else "DEGRADED",
+            "id": ids[sla],
+            "services": sorted(ids[s] for s in hit),
+            "status": "DOWN" if any(down_of[s] for s in hit) else "DEGRADED",
         }
-        for sla, hit in sorted(slas.items())
+        for sla, hit in sorted(slas.items(), key=lambda item: ids[item[0]])
     ]
-    customers: dict[str, list[str]] = {}
-    for sla, customer in engine.outgoing(list(slas), AGREED_WITH):
-        customers.setdefault(customer, []).append(sla)
-    result.customers = [{"id": c, "slas": sorted(s)} for c, s in sorted(customers.items())]
+    if not slas:
+        return result
+    customers: dict[int, list[str]] = {}
+    agreed_by, agreed_with = engine.linked(np.fromiter(slas, dtype=np.int64), AGREED_WITH)
+    for sla, customer in zip(agreed_by.tolist(), agreed_with.tolist(), strict=True):
+        customers.setdefault(customer, []).append(ids[sla])
+    result.customers = [
+        {"id": ids[c], "slas": sorted(s)}
+        for c, s in sorted(customers.items(), key=lambda item: ids[item[0]])
+    ]
     return result
