@@ -241,11 +241,13 @@ def test_what_the_server_keeps_per_query_text_does_not_keep_the_text(api: Api) -
             return [n for part in value for n in sizes(part)]
         return []
 
-    for memo in (_COSTS, schema._ASKED, fast_lists._PLANS, server._QUICK, server._DOCUMENTS):
+    memos = (_COSTS, schema._ASKED, fast_lists._PLANS, server._QUICK, schema._PARSED,
+             schema._VALIDATED)  # fmt: skip
+    for memo in memos:
         assert all(n < 1_000 for key in memo._items for n in sizes(key))
     assert all(
-        document is None or document.loc is None or len(document.loc.source.body) <= 20_000
-        for document in server._DOCUMENTS._items.values()
+        document.loc is None or len(document.loc.source.body) <= 20_000
+        for document in schema._PARSED._items.values()
     )
 
 

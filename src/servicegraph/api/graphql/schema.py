@@ -12,19 +12,17 @@ from contextlib import nullcontext
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 from strawberry.types.nodes import SelectedField
@@ -80,6 +78,8 @@ MAX_PAGE = 500
 MAX_IMPACTED = 100_000
 MAX_MUTATION_ITEMS = 1000
 DOCUMENT_CACHE = 512  # distinct query texts whose parse and validation are kept
+CACHED_TEXT = 20_000  # characters up to which a text's document is kept (a document holds its
+# text: 512 bodies of 4 MiB would be 2 GiB)
 MAX_SEEDS = 10_000  # CIs failing together in one impact
 
 
@@ -397,16 +397,52 @@ def _is_unexpected(error: GraphQLError) -> bool:
 # (keyed by the rules): the rule classes are made once here.
 _DEPTH_RULE = depth_validator(MAX_DEPTH, None)
 _ALIAS_RULE = alias_validator(MAX_ALIASES)
+_PARSED: Memo[DocumentNode] = Memo(DOCUMENT_CACHE)
+_VALIDATED: Memo[list[GraphQLError]] = Memo(DOCUMENT_CACHE)
 
 
-class DepthLimit(AddValidationRules):
+def parsed(query: str, digest: bytes | None = None, **options: Any) -> DocumentNode:
+    """The document of a query text, parsed once per text (and parse options) while it is among
+    the last :data:`DOCUMENT_CACHE` asked for; a text that does not parse raises its
+    ``GraphQLError`` each time. ``digest``: the text's :func:`text_key`, when the caller has it."""
+    if len(query) > CACHED_TEXT:
+        return parse(query, **options)
+    key = (digest or text_key(query), tuple(sorted(options.items())))
+    return _PARSED.get(key, lambda: parse(query, **options))
+
+
+class DocumentCache(SchemaExtension):
+    """Parse and validation kept by the digest of the query text (strawberry's ParserCache and
+    ValidationCache key theirs by the text and by the document: hashing a document walks every
+    node of it, on every request)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.query is not None  # strawberry refuses a request without one before
+        context.graphql_document = parsed(context.query, **context.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        query, document = context.query, context.graphql_document
+        assert query is not None and document is not None
+        rules = tuple(context.validation_rules)
+
+        def validate() -> list[GraphQLError]:
+            return validate_document(context.schema._schema, document, rules)
+
+        context.pre_execution_errors = (
+            validate() if len(query) > CACHED_TEXT else _VALIDATED.get((text_key(query), rules),
+                                                                       validate)
+        )  # fmt: skip
+        yield
+
+
+class LimitRules(AddValidationRules):
+    """Depth and aliases (one extension: each costs its hooks on every request)."""
+
     def __init__(self) -> None:
-        super().__init__([_DEPTH_RULE])
-
-
-class AliasLimit(AddValidationRules):
-    def __init__(self) -> None:
-        super().__init__([_ALIAS_RULE])
+        super().__init__([_DEPTH_RULE, _ALIAS_RULE])
 
 
 class TokenLimit(MaxTokensLimiter):
@@ -460,10 +496,8 @@ def build_schema(
         extensions=[
             # parsed and validated documents cached by query text (the limits' rules included):
             # validation was ~60 % of a small request; bounded, so new texts only evict old ones
-            lambda: ParserCache(maxsize=DOCUMENT_CACHE),
-            lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
-            DepthLimit,
-            AliasLimit,
+            DocumentCache,
+            LimitRules,
             TokenLimit,
             with_limits(limits or Limits()),
             JournalOnce,
