@@ -105,10 +105,11 @@ class ImpactResult:
             yield b'{\n  "impacted": []'
         else:
             yield b'{\n  "impacted": ['
+            head, tail = len(b'{\n  "impacted": ['), len(b"\n  ]\n}")
             for n, rows in enumerate(self.impacted_chunks(size)):
-                # each row one level deeper than in a list of its own (JSON text holds no raw
-                # newline, so every newline is indentation)
-                body = orjson.dumps(rows, option=indented)[1:-2].replace(b"\n", b"\n  ")
+                # dumped where they stand in the whole, so orjson indents them at their depth
+                # (re-indenting a list of their own took another pass over the bytes)
+                body = orjson.dumps({"impacted": rows}, option=indented)[head:-tail]
                 yield body if n == 0 else b"," + body
             yield b"\n  ]"
         rest = {"services": self.services, "slas": self.slas, "customers": self.customers,
