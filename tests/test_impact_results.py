@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 
 from servicegraph.api.python import ServiceGraph
+from servicegraph.graph.records import Batch, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.demo import generate_estate
 from tests.test_cli import run
@@ -67,3 +69,63 @@ def test_the_json_written_in_pieces_is_the_indented_dict_byte_for_byte(
         for size in (1, 7, 10**6):  # a row a piece, pieces of seven, all rows in one
             assert b"".join(result.json_chunks(size)) == whole
     assert sg.impact(seeds[1:]).total_impacted == 0  # the empty blast radius is in the loop
+
+
+def test_the_services_slas_and_customers_hit_follow_the_stored_relationships(
+    sqlite_store: GraphStore,
+) -> None:
+    """An impact's services, SLAs and customers against the relationships read from the store,
+    also after changes the engine applied from the journal (a new COVERS edge and a deleted one
+    live outside the engine's compact arrays until its next build)."""
+    sqlite_store.write(generate_estate(400, seed=2), "load")
+    sg = ServiceGraph(sqlite_store)
+    hubs = [i for i in sg.engine.ids if i.startswith(("cluster-", "host-", "storage-array-"))]
+    seed = next(  # services DOWN and DEGRADED, more than one SLA
+        h for h in hubs
+        if {s["status"] for s in sg.impact([h]).services} == {"DOWN", "DEGRADED"}
+        and len(sg.impact([h]).slas) > 1
+    )  # fmt: skip
+
+    def expected() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        service_classes = sqlite_store.model.descendants("service")
+        rows = sg.impact([seed]).impacted()
+        status = {r["id"]: r["status"] for r in rows if r["class"] in service_classes}
+        services = [{"id": r["id"], "status": r["status"]} for r in rows if r["id"] in status]
+        covers: dict[str, list[str]] = {}
+        for rel in sqlite_store.relationships_of(list(status)):
+            if rel.type == "COVERS" and rel.target in status:
+                covers.setdefault(rel.source, []).append(rel.target)
+        slas = [
+            {"id": sla, "services": sorted(hit),
+             "status": "DOWN" if any(status[s] == "DOWN" for s in hit) else "DEGRADED"}
+            for sla, hit in sorted(covers.items())
+        ]  # fmt: skip
+        agreed: dict[str, list[str]] = {}
+        for rel in sqlite_store.relationships_of(list(covers)):
+            if rel.type == "AGREED_WITH" and rel.source in covers:
+                agreed.setdefault(rel.target, []).append(rel.source)
+        customers = [{"id": c, "slas": sorted(s)} for c, s in sorted(agreed.items())]
+        return services, slas, customers
+
+    def got() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        result = sg.impact([seed])
+        return result.services, result.slas, result.customers
+
+    services, slas, customers = expected()
+    assert len(services) > 1 and len(slas) > 1 and customers
+    assert got() == (services, slas, customers)
+    # an SLA covers a service of the other status too (DOWN: any service it covers is), and
+    # another loses its service: journaled, applied by the engine
+    status = {s["id"]: s["status"] for s in services}
+    first, other = slas[0], slas[1]
+    mixed = next(x for x in status if status[x] != status[first["services"][0]])
+    more = Batch()
+    more.add_relationship(Relationship(first["id"], "COVERS", mixed))
+    sqlite_store.write(more, "t")
+    sqlite_store.delete_relationships([(other["id"], "COVERS", other["services"][0])], "t")
+    services, slas_after, customers = expected()
+    changed = next(s for s in slas_after if s["id"] == first["id"])
+    assert changed["status"] == "DOWN"
+    assert {status[x] for x in changed["services"]} == {"DOWN", "DEGRADED"}
+    assert other["id"] not in [s["id"] for s in slas_after]
+    assert got() == (services, slas_after, customers)
