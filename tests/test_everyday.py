@@ -102,10 +102,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_demo(db: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
+def _start_demo(db: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "servicegraph.api.cli", "serve", "--demo", "--demo-size", "200",
-         "--db", str(db), "--port", str(port)],
+         "--db", str(db), "--port", str(port), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "COLUMNS": "300"},
     )  # fmt: skip
@@ -163,12 +163,18 @@ def test_the_demo_keeps_its_store_and_token_and_checks_the_port_first(tmp_path: 
     finally:
         first.terminate()
         first.wait(timeout=30)
-    second, lines = _start_demo(db, port)
+    assert first.stdout is not None and '"POST /graphql HTTP/1.1" 200' in first.stdout.read()
+    second, lines = _start_demo(db, port, "--no-access-log")
     try:
         assert any("kept" in x for x in lines) and _token(lines) == token
+        wait_until_serving(f"http://127.0.0.1:{port}", second)
+        me = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ me { user } }"},
+                        headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+        assert me["data"]["me"]["user"] == "demo-admin"
     finally:
         second.terminate()
         second.wait(timeout=30)
+    assert second.stdout is not None and "POST /graphql" not in second.stdout.read()  # no log
     assert oct(db.with_name("servicegraph.db.demo-token").stat().st_mode & 0o777) == "0o600"
 
 

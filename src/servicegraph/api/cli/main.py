@@ -593,6 +593,13 @@ def serve(
         int,
         typer.Option(min=1, max=64, help="Worker processes (each holds its own topology engine)."),
     ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="A line per request on stderr (uvicorn's). Off behind a proxy that logs them.",
+        ),
+    ] = True,
 ) -> None:
     """Run the GraphQL server and the web map (http://HOST:PORT/, /graphql)."""
     import tempfile
@@ -631,11 +638,11 @@ def serve(
         os.environ[WORKER_MODEL] = os.pathsep.join(str(m) for m in model or [])
         sg.close()
         uvicorn.run("servicegraph.api.server:worker_app", factory=True, host=host, port=port,
-                    workers=workers, log_level="info")  # fmt: skip
+                    workers=workers, log_level="info", access_log=access_log)  # fmt: skip
         return
     app = create_app(sg)  # builds the topology engine
     tune_interpreter()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
 def _check_port(host: str, port: int) -> None:
