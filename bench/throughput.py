@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,10 @@ def main() -> None:
               key=lambda i: len(sg.engine.reach([i], "up")))  # fmt: skip
     big = sg.impact([hub]).total_impacted
     sg.close()
+    for port in (8941, 8942):  # else wrk would measure whatever answers there
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                sys.exit(f"port {port} is taken: stop what listens there, then run again")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     servers = [
         subprocess.Popen([sys.executable, "-c", "from servicegraph.api.cli import main; main()",
@@ -123,8 +128,8 @@ def main() -> None:
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]  # fmt: skip
     try:
-        wait_up("http://127.0.0.1:8941/health")
-        wait_up("http://127.0.0.1:8942/docs")
+        wait_up("http://127.0.0.1:8941/health", servers[0])
+        wait_up("http://127.0.0.1:8942/docs", servers[1])
         small = [json.dumps({"query": SMALL, "variables": {"ids": [leaf]}}) for leaf in leaves]
         large = json.dumps({"query": LARGE, "variables": {"ids": [hub]}})
         url = "http://127.0.0.1:8941/graphql"
