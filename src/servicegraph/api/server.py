@@ -457,7 +457,7 @@ def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
         """POST /graphql straight to the GraphQL view: what strawberry's FastAPI route does,
         without FastAPI solving its context as a dependency on every request (measured: 12 % of
         a small request's time). GET (GraphiQL) keeps strawberry's route."""
-        context = Context(sg, request.headers.get("authorization"))
+        context = await get_context(request)
         context.request = request
         context.background_tasks = BackgroundTasks()  # nothing adds any
         # what resolvers may amend (headers, status), empty as FastAPI makes it for a route

@@ -728,8 +728,7 @@ class TopologyEngine:
     ) -> list[tuple[str, str]]:
         with self._lock:
             self.refresh()
-            start = np.unique(self._seed_indices(ids))
-            here, there, _ = self._expand(start, reverse, self._one_type_mask(rel_type))
+            here, there = self._linked(self._seed_indices(ids), rel_type, reverse)
             pairs = zip(here.tolist(), there.tolist(), strict=True)
             if reverse:
                 return [(self.ids[b], self.ids[a]) for a, b in pairs]
@@ -743,8 +742,16 @@ class TopologyEngine:
         for an analysis that holds indices already (no round trip through the ids)."""
         with self._lock:
             self.refresh()
-            here, there, _ = self._expand(np.unique(nodes), reverse, self._one_type_mask(rel_type))
-            return here, there
+            return self._linked(nodes, rel_type, reverse)
+
+    def _linked(
+        self, nodes: np.ndarray, rel_type: str, reverse: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        mask = self._type_masks.get(rel_type)
+        if mask is None:  # one relationship type's mask, made once
+            mask = self._type_masks[rel_type] = np.asarray(self._type_mask([rel_type]))
+        here, there, _ = self._expand(np.unique(nodes), reverse, mask)
+        return here, there
 
     def family_mask(self, cls: str) -> np.ndarray:
         """A bool per class code: ``cls`` or one of its descendants (index it with ``cls``
@@ -827,12 +834,6 @@ class TopologyEngine:
 
     def class_of(self, ident: str) -> str:
         return self.class_names[int(self.cls[self.index[ident]])]
-
-    def _one_type_mask(self, rel_type: str) -> np.ndarray:
-        mask = self._type_masks.get(rel_type)
-        if mask is None:
-            mask = self._type_masks[rel_type] = self._type_mask([rel_type])  # type: ignore[assignment]
-        return mask  # type: ignore[return-value]
 
     def _type_mask(self, types: Collection[str] | None) -> np.ndarray | None:
         if types is None:
