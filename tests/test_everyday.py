@@ -369,8 +369,10 @@ def test_the_demo_has_the_records_every_process_needs(demo_db: str) -> None:
     assert all(c["assessment"]["risk_factors"] for c in agenda if c["state"] == "scheduled")
     scheduled = run("change", "list", "--state", "scheduled", "--format", "csv", "--db", demo_db)
     assert len(scheduled.stdout.splitlines()) == 3  # header + two RFCs
-    plan = json.loads(run("change", "schedule", "--from", "2000-01-01T00:00:00Z", "--to",
-                          "2999-01-01T00:00:00Z", "--db", demo_db).stdout)  # fmt: skip
+    scheduling = run("change", "schedule", "--from", "2000-01-01T00:00:00Z", "--to",
+                     "2999-01-01T00:00:00Z", "--db", demo_db)  # fmt: skip
+    assert scheduling.returncode == 0, scheduling.stderr[-2000:]
+    plan = json.loads(scheduling.stdout)
     kinds = {c["kind"] for c in plan["collisions"]}
     assert kinds == {"overlapping_changes", "blackout"}  # the demo shows both on a fresh clone
 

@@ -191,12 +191,14 @@ def test_a_query_reads_the_journal_once_and_the_next_one_sees_a_write(api: Any) 
     ids = {"a": ["storage-array-000001"], "b": ["host-000002"]}
     counting.calls.clear()
     before = gql(client, both, tokens["viewer"], **ids)["data"]
-    assert counting.calls["journal"] == 1 and before["x"]["slas"]
+    assert counting.calls["journal"] <= 1 and before["x"]["slas"]  # none when up to date
     new = [{"id": "vm-late", "class": "vm", "name": "late VM"}]
     assert gql(client, UPSERT, tokens["cmdb_editor"], cis=new)["data"]["upsertCis"]["created"]
     rel = [{"source": "vm-late", "type": "HOSTED_ON", "target": "host-000002"}]
     assert gql(client, ADD, tokens["admin"], rels=rel)["data"]["addRelationships"]["created"]
+    counting.calls.clear()
     after = gql(client, both, tokens["viewer"], **ids)["data"]
+    assert counting.calls["journal"] == 1  # the engine catches up once, for both fields
     assert after["y"]["totalImpacted"] == before["y"]["totalImpacted"] + 1
 
 

@@ -276,9 +276,10 @@ def test_small_queries_take_turns_and_one_stuck_in_the_lane_holds_up_no_other(
 def test_a_quick_query_never_makes_the_event_loop_wait_for_a_busy_engine(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Quick impacts run on the event loop only while the topology engine is free: held by a
-    long analysis (here: another thread keeps it), they wait in a thread instead, the server
-    answers other requests meanwhile, and the impact is answered once the engine is free."""
+    """Quick impacts run on the event loop only while no one writes the topology engine: while
+    it applies the journal (here: another thread keeps it for writing), they wait in a thread
+    instead, the server answers other requests meanwhile, and the impact is answered once the
+    engine is free."""
     monkeypatch.setattr(server, "QUICK_WAIT", 0.05)
     engine = api.sg.engine
     seed = next(c for c in engine.ids if c.startswith("host-"))
@@ -287,7 +288,7 @@ def test_a_quick_query_never_makes_the_event_loop_wait_for_a_busy_engine(
     taken, free = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with engine._lock:  # what a large analysis does while it propagates
+        with engine._gate.writing():  # what applying a long journal tail does
             taken.set()
             free.wait(60)
 
@@ -312,14 +313,8 @@ def test_a_quick_query_never_makes_the_event_loop_wait_for_a_busy_engine(
     assert SmallRequests.in_flight == 0
 
 
-def test_a_quick_impact_that_turns_out_large_moves_off_the_event_loop(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A quick query runs on the event loop until its blast radius proves larger than a quick
-    one: then it is answered in a worker thread (the loop never builds a large answer), with the
-    same answer — the CI it also asked for included, loaded again on the thread's loop."""
-    monkeypatch.setattr(limits, "QUICK_MAX_IMPACTED", 10)
-    sg = api.sg
+def impact_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that run each impact analysis from now on, in order."""
     threads: list[str] = []
     real = schema_module.analyse_impact
 
@@ -328,6 +323,50 @@ def test_a_quick_impact_that_turns_out_large_moves_off_the_event_loop(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(schema_module, "analyse_impact", recording)
+    return threads
+
+
+def test_quick_queries_are_answered_on_the_loop_beside_a_large_analysis(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large analysis reads the engine; it does not have it alone: while one is inside (here:
+    another thread stays inside to read), quick impacts are answered on the event loop, with
+    the answers they have alone."""
+    engine = api.sg.engine
+    seeds = [c for c in engine.ids if c.startswith("host-")][:5]
+    quick = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted } }"
+    expected = [api.sg.impact([s]).total_impacted for s in seeds]
+    threads = impact_threads(monkeypatch)
+    taken, free = threading.Event(), threading.Event()
+
+    def inside() -> None:
+        with engine._gate.reading():  # what a large propagation does
+            taken.set()
+            free.wait(60)
+
+    holder = threading.Thread(target=inside)
+    holder.start()
+    try:
+        assert taken.wait(10)
+        got = [api.post(quick, role="viewer", id=[s])["data"]["impact"] for s in seeds]
+        assert not free.is_set() and holder.is_alive()  # answered while it was inside
+    finally:
+        free.set()
+        holder.join(10)
+    assert [g["totalImpacted"] for g in got] == expected
+    assert len(threads) == len(seeds)
+    assert not any(t.startswith("AnyIO worker") for t in threads)  # all on the loop's thread
+
+
+def test_a_quick_impact_that_turns_out_large_moves_off_the_event_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quick query runs on the event loop until its blast radius proves larger than a quick
+    one: then it is answered in a worker thread (the loop never builds a large answer), with the
+    same answer — the CI it also asked for included, loaded again on the thread's loop."""
+    monkeypatch.setattr(limits, "QUICK_MAX_IMPACTED", 10)
+    sg = api.sg
+    threads = impact_threads(monkeypatch)
     query = (
         "query($ids: [ID!]!, $ci: ID!) { ci(id: $ci) { id name } "
         "impact(ciIds: $ids, first: 5) { totalImpacted impacted { ci { id } } } }"

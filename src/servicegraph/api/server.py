@@ -6,8 +6,9 @@ Where requests run, on a store read in-process (SQLite):
 * a *quick* query — a response of at most ``SMALL_COST`` fields whose root fields are all in
   ``QUICK_FIELDS`` (``impact``, ``ci`` and ``me``, not as of a past time): these read memory and a
   few indexed rows, so they run on the event loop itself, a fraction of a millisecond each — but
-  only when the topology engine is free and caught up (:meth:`TopologyEngine.hold_if_free`);
-  otherwise they go the small queries' way. (Handing each to a thread cost more than the query:
+  only when no one is writing the topology engine and it is caught up
+  (:meth:`TopologyEngine.hold_if_free`; analyses in threads share it with them); otherwise they
+  go the small queries' way. (Handing each to a thread cost more than the query:
   two busy threads pass the interpreter lock back and forth; 405 -> 958 requests/s measured.)
   An impact whose blast radius turns out larger than a quick one
   (``limits.give_way_if_large``, right after the propagation) is run again in a worker thread,
@@ -261,9 +262,9 @@ def _parsed(query: str | None, digest: bytes) -> DocumentNode | None:
 
 
 async def _hold(engine: TopologyEngine) -> bool:
-    """Take the engine for a quick query on the loop, waiting up to QUICK_WAIT in short sleeps
-    while a large analysis holds it (a thread would fight that analysis for the interpreter
-    lock); False when it stays busy or the journal is far ahead."""
+    """Enter the engine for a quick query on the loop, waiting up to QUICK_WAIT in short sleeps
+    while the journal is being applied to it; False when that goes on or the journal is far
+    ahead."""
     waited = 0.0
     while True:
         if engine.hold_if_free(QUICK_BEHIND):

@@ -32,6 +32,7 @@ import numpy as np
 
 from servicegraph.errors import NotFound, Problem, ValidationFailed
 from servicegraph.graph import kernels, projection
+from servicegraph.graph.gate import Gate
 from servicegraph.graph.kernels import (
     Csr,
     Reached,
@@ -56,6 +57,7 @@ Direction = Literal["up", "down"]
 _REBUILD_AFTER = 50_000  # journal entries or overlay edges before a full rebuild
 _MAX_MIN_UP = 2**31 - 1  # the kernels count members in int32
 _SEARCH_UP_TO = 50_000  # ids looked up by binary search before the index is built
+_IDLE_SCRATCHES = 2  # sets of working arrays kept between analyses (32 MB each at 1M CIs)
 
 
 _refreshed: contextvars.ContextVar[set[int] | None] = contextvars.ContextVar(
@@ -169,15 +171,15 @@ class TopologyEngine:
         self.class_code = {name: i for i, name in enumerate(self.class_names)}
         self._family_masks: dict[str, np.ndarray] = {}  # class -> bool per class code
         self._type_masks: dict[str, np.ndarray] = {}  # relationship type -> bool per type code
-        self._lock = threading.RLock()
+        self._gate = Gate()  # analyses share the engine; applying the journal has it alone
         self._id_array: np.ndarray | None = None
-        self._scratch: Scratch | None = None  # the kernels' per-node arrays, kept between analyses
+        self._scratches: list[Scratch] = []  # the kernels' per-node arrays, idle between analyses
+        self._scratch_lock = threading.Lock()
         self.data_problems: dict[str, DataProblem] = {}  # stored values it could not use
         self.opened_from: str = "store"  # or "projection" (the file beside the store)
         path = projection.projection_path(store)
         if path is not None and self._open_projection(path):
-            with self._lock:
-                self.refresh()
+            self.refresh()
         else:
             self.rebuild()
 
@@ -189,11 +191,10 @@ class TopologyEngine:
         path = projection.projection_path(self.store)
         seq: int | None = getattr(self, "seq", None)  # None: the first build (__init__ looked)
         if path is not None and seq is not None and self._open_projection(path, newer_than=seq):
-            with self._lock:
-                self.refresh()
+            self.refresh()
             return
         nodes, edges, seq = self.store.topology()
-        with self._lock:
+        with self._gate.writing():
             self._load(nodes, edges)
             self.seq = seq
             self.opened_from = "store"
@@ -245,14 +246,14 @@ class TopologyEngine:
         if header.get("journal") != projection.journal_mark(self.store, seq):
             return False
         n = int(header["n"])
-        with self._lock:
+        with self._gate.writing():
             self.ids = bytes(a["ids"]).decode().split("\0") if n else []
             self._names, self._names_blob = None, a["names"]  # decoded when first asked for
             self._names_array = None
             self._name_changes = {}
             self._index = None  # built when first needed: 0.3 s of hashing at 1M CIs
             self.n = n
-            self._scratch = None
+            self._scratches = []
             self._id_array = None
             self.cls, self.alive, self.min_up = a["cls"], a["alive"], a["min_up"]
             self.data_problems = {d["ci"]: DataProblem(**d) for d in header["data_problems"]}
@@ -280,7 +281,7 @@ class TopologyEngine:
         self._names_array = None
         self._name_changes = {}
         self.n = n
-        self._scratch = None
+        self._scratches = []
         self.cls = np.zeros(cap, dtype=np.int16)
         self.cls[:n] = [self.class_code.get(row[1], 0) for row in nodes]
         self.alive = np.zeros(cap, dtype=bool)
@@ -366,45 +367,63 @@ class TopologyEngine:
 
     # -- journal refresh ------------------------------------------------------------------------
     def hold_if_free(self, max_behind: int) -> bool:
-        """Take the engine for a short unit of work on this thread, without waiting: False when
-        another thread holds it (a large analysis) or when the journal is more than
-        ``max_behind`` entries ahead (catching up could take long). Pair with :meth:`let_go`.
-        A server runs small queries on its event loop only when this says yes."""
-        if not self._lock.acquire(blocking=False):
+        """Enter the engine to read for a short unit of work on this thread, without waiting:
+        False while the journal is being applied (or waits to be), when it is more than
+        ``max_behind`` entries ahead (catching up could take long), or when entries wait that
+        this thread cannot apply (it is inside already, for another quick query). Analyses of
+        other threads do not stand in the way: they share the engine. Brings the engine up to
+        date first; pair with :meth:`let_go`. A server runs small queries on its event loop only
+        when this says yes."""
+        gate = self._gate
+        if gate.busy():
             return False
-        try:
-            if self.store.head_seq() - self.seq <= max_behind:
-                return True
-        except BaseException:
-            self._lock.release()
-            raise
-        self._lock.release()
-        return False
+        behind = self.store.head_seq() - self.seq
+        if behind > max_behind:
+            return False
+        if behind > 0:
+            if gate.reading_here() or not gate.acquire_write(blocking=False):
+                return False
+            try:
+                self.refresh()
+            finally:
+                gate.release_write()
+        return gate.acquire_read(blocking=False)
 
     def let_go(self) -> None:
-        """Release what :meth:`hold_if_free` took."""
-        self._lock.release()
+        """Leave what :meth:`hold_if_free` entered."""
+        self._gate.release_read()
 
     def refresh(self) -> int:
         """Apply journal entries written since the last refresh; return how many were applied
-        (within :func:`one_refresh`, only the first call reads the journal)."""
+        (within :func:`one_refresh`, only the first call reads the journal; a thread inside the
+        engine to read answers from the state it entered at, and applies nothing)."""
         done = _refreshed.get()
-        if done is not None and id(self) in done:
+        if (done is not None and id(self) in done) or self._gate.reading_here():
             return 0
-        with self._lock:
-            entries = self.store.journal(since=self.seq, limit=_REBUILD_AFTER + 1)
-            if len(entries) > _REBUILD_AFTER:
-                self.rebuild()
-            else:
-                for entry in entries:
-                    self._apply(entry)
-                    self.seq = entry.seq
-                if len(self._overlay) > _REBUILD_AFTER:  # compact the overlay into the CSR
-                    src, dst, typ, alive = self._all_edges()
-                    self._build_csr(src[alive], dst[alive], typ[alive])
+        entries = self.store.journal(since=self.seq, limit=_REBUILD_AFTER + 1)
+        if entries:  # analyses in flight finish first; new ones wait for these entries
+            with self._gate.writing():
+                if entries[0].seq <= self.seq:  # another thread applied some meanwhile
+                    entries = self.store.journal(since=self.seq, limit=_REBUILD_AFTER + 1)
+                if len(entries) > _REBUILD_AFTER:
+                    self.rebuild()
+                else:
+                    for entry in entries:
+                        self._apply(entry)
+                        self.seq = entry.seq
+                    if len(self._overlay) > _REBUILD_AFTER:  # compact the overlay into the CSR
+                        src, dst, typ, alive = self._all_edges()
+                        self._build_csr(src[alive], dst[alive], typ[alive])
         if done is not None:
             done.add(id(self))
         return len(entries)
+
+    @contextlib.contextmanager
+    def _current(self) -> Iterator[None]:
+        """Up to date with the journal, then inside to read."""
+        self.refresh()
+        with self._gate.reading():
+            yield
 
     def _apply(self, entry: JournalEntry) -> None:
         """Apply one journal entry; idempotent, so a replay over a fresh snapshot is harmless."""
@@ -505,9 +524,10 @@ class TopologyEngine:
         if i is None or bool(self.alive[i]) == alive:
             return
         self.alive[i] = alive
-        if self._scratch is not None:  # the kernels' arrays mark who takes part
-            mark = I32(-1 if alive else -2)
-            self._scratch.level[i] = self._scratch.hops[i] = mark
+        mark = I32(-1 if alive else -2)
+        for scratch in self._scratches:  # the kernels' arrays mark who takes part (all idle now)
+            if i < scratch.level.size:
+                scratch.level[i] = scratch.hops[i] = mark
         # dependents that count i as a redundant member gain or lose one
         _, dependents, types = self._expand(np.array([i], dtype=I32), reverse=True)
         red = dependents[self.type_kind[types] == REDUNDANT]
@@ -568,29 +588,28 @@ class TopologyEngine:
             raise ValidationFailed(
                 [Problem("ciIds", "ciIds", "give at least one CI id")], wrote=False
             )
-        with self._lock:
-            self.refresh()
+        with self._current():
             seeds = np.unique(self._seed_indices(ids))
             limit = max_depth if max_depth is not None else 1 << 30
             n = self.n
             base = (self.impact_reverse.ptr, self.impact_reverse.nbr, self.impact_kind,
                     self.impact_alive)  # fmt: skip
-            reached = propagate_csr(
-                base, self._overlay_impact(), self.alive[:n], self.nred[:n], self.min_up[:n],
-                seeds, limit, self._scratch_arrays(),
-            )  # fmt: skip
+            with self._scratch_arrays() as scratch:
+                reached = propagate_csr(
+                    base, self._overlay_impact(), self.alive[:n], self.nred[:n], self.min_up[:n],
+                    seeds, limit, scratch,
+                )  # fmt: skip
             return Propagation.of(seeds, reached, self)
 
     def down_set(self, node: int, cap: int = 1 << 62) -> tuple[np.ndarray, bool]:
         """The node indices the failure of node ``node`` takes DOWN (itself first, then level by
         level); with ``cap`` the walk stops at about that size and says so (the set is then at
         least that large). Used to bound candidates in root-cause ranking."""
-        with self._lock:
-            self.refresh()
+        with self._current(), self._scratch_arrays() as scratch:
             return down_set_csr(
                 (self.impact_reverse.ptr, self.impact_reverse.nbr, self.impact_kind,
                  self.impact_alive), self._overlay_impact(), self.alive[: self.n],
-                self.nred[: self.n], self.min_up[: self.n], node, cap, self._scratch_arrays(),
+                self.nred[: self.n], self.min_up[: self.n], node, cap, scratch,
             )  # fmt: skip
 
     def dependency_closures(
@@ -600,10 +619,9 @@ class TopologyEngine:
         breadth first — node indices (itself first), hop counts, and the node each was reached
         from (so the chain from any of them back to the start is a walk over the third array).
         The failure of exactly these nodes can impact the start node."""
-        with self._lock:
-            self.refresh()
+        with self._current(), self._scratch_arrays() as scratch:
             base, over = self._forward_impact()
-            alive, scratch = self.alive[: self.n], self._scratch_arrays()
+            alive = self.alive[: self.n]
             return [closure_csr(base, over, alive, int(v), scratch) for v in nodes]
 
     def _forward_impact(self) -> tuple[Csr, Csr]:
@@ -621,15 +639,25 @@ class TopologyEngine:
             cached = self._forward_cache = (self.f_ptr, arrays, base, over)
         return cached[2], cached[3]
 
-    def _scratch_arrays(self) -> Scratch:
-        if self._scratch is None or self._scratch.level.size != self.n:
-            self._scratch = Scratch.of(self.alive[: self.n])
-        return self._scratch
+    @contextlib.contextmanager
+    def _scratch_arrays(self) -> Iterator[Scratch]:
+        """Working arrays for the kernels, this analysis's alone (analyses run side by side):
+        an idle set when one fits, else a new one; kept for the next one after."""
+        n = self.n
+        with self._scratch_lock:
+            scratch = self._scratches.pop() if self._scratches else None
+        if scratch is None or scratch.level.size != n:
+            scratch = Scratch.of(self.alive[:n])
+        try:
+            yield scratch
+        finally:
+            with self._scratch_lock:
+                if len(self._scratches) < _IDLE_SCRATCHES and scratch.level.size == self.n:
+                    self._scratches.append(scratch)
 
     def index_of(self, ids: Collection[str]) -> np.ndarray:
         """Node indices of CI ids (an unknown id is refused naming it)."""
-        with self._lock:
-            self.refresh()
+        with self._current():
             return self._seed_indices(ids)
 
     @property
@@ -682,8 +710,7 @@ class TopologyEngine:
         ``down`` follows the arrows (what they depend on), ``up`` goes against them (what depends
         on them); ``types`` restricts the relationship types (default: all)."""
         _check_depth(max_depth)
-        with self._lock:
-            self.refresh()
+        with self._current():
             mask = self._type_mask(types)
             start = np.unique(self._seed_indices(ids))
             dist = np.full(self.n, -1, dtype=I32)
@@ -703,8 +730,7 @@ class TopologyEngine:
         self, ids: Collection[str], types: Collection[str] | None = None
     ) -> list[RelKey]:
         """Every live relationship whose two ends are among ``ids``."""
-        with self._lock:
-            self.refresh()
+        with self._current():
             idx = np.unique(self._seed_indices(ids))
             here, there, typ = self._expand(idx, reverse=False, types=self._type_mask(types))
             inside = np.isin(there, idx)
@@ -726,8 +752,7 @@ class TopologyEngine:
     def _neighbours(
         self, ids: Collection[str], rel_type: str, reverse: bool
     ) -> list[tuple[str, str]]:
-        with self._lock:
-            self.refresh()
+        with self._current():
             here, there = self._linked(self._seed_indices(ids), rel_type, reverse)
             pairs = zip(here.tolist(), there.tolist(), strict=True)
             if reverse:
@@ -740,8 +765,7 @@ class TopologyEngine:
         """(node, neighbour) index pairs of the live ``rel_type`` relationships leaving ``nodes``
         (``reverse``: pointing at them) — :meth:`outgoing` and :meth:`incoming` by node index,
         for an analysis that holds indices already (no round trip through the ids)."""
-        with self._lock:
-            self.refresh()
+        with self._current():
             return self._linked(nodes, rel_type, reverse)
 
     def _linked(
@@ -766,8 +790,7 @@ class TopologyEngine:
     def out_edges(self, ids: Collection[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every live relationship leaving ``ids``: (source, target, type code) as node-index
         arrays (``type_names[code]`` names the type; ``alive[target]`` says if it is retired)."""
-        with self._lock:
-            self.refresh()
+        with self._current():
             return self._expand(np.unique(self._seed_indices(ids)), reverse=False)
 
     def subgraph(self, ids: Collection[str], types: Collection[str] | None = None) -> nx.DiGraph:
@@ -775,7 +798,7 @@ class TopologyEngine:
         import networkx as nx  # 80 ms to import: not on every CLI call's path
 
         graph = nx.DiGraph()
-        with self._lock:
+        with self._current():
             graph.add_nodes_from((i, {"class": self.class_of(i)}) for i in ids)
             graph.add_edges_from((s, d, {"type": t}) for s, t, d in self.edges_among(ids, types))
         return graph
@@ -792,7 +815,7 @@ class TopologyEngine:
     def names_of(self, nodes: np.ndarray) -> np.ndarray:
         """The CIs' names by node index (an object array): the engine keeps them, so a large
         answer needs no store round trip for its labels."""
-        with self._lock:
+        with self._gate.reading():
             if self._names_array is None:
                 self._names_array = np.array(self._name_list(), dtype=object)
             known = self._names_array
@@ -808,8 +831,7 @@ class TopologyEngine:
     def labels(self, ids: Collection[str]) -> dict[str, tuple[str, str]]:
         """``id: (class, name)`` of the CIs among ``ids`` the engine knows (as ``store.labels``),
         from memory, brought up to date from the journal first."""
-        with self._lock:
-            self.refresh()
+        with self._current():
             index = self.index
             present = [i for i in dict.fromkeys(ids) if i in index]
             nodes = np.array([index[i] for i in present], dtype=np.int64)
@@ -825,11 +847,11 @@ class TopologyEngine:
 
     def min_up_of(self, ident: str) -> int:
         """The ``min_up`` the engine uses for a CI (1 when unset or unusable)."""
-        with self._lock:
+        with self._gate.reading():
             return int(self.min_up[self.index[ident]])
 
     def is_retired(self, ident: str) -> bool:
-        with self._lock:
+        with self._gate.reading():
             return not bool(self.alive[self.index[ident]])
 
     def class_of(self, ident: str) -> str:
