@@ -362,6 +362,44 @@ def test_a_large_write_rebuilds_the_search_index_and_search_finds_what_it_wrote(
         db.execute("INSERT INTO cis_search(cis_search) VALUES ('integrity-check')")
 
 
+def test_a_write_that_doubles_the_journal_rebuilds_its_entity_index(
+    sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write at least as large as the journal before it builds the journal's entity index
+    once at its end instead of entry by entry: the index is there after it (and each CI's
+    history reads through it), and a write that fails half-way leaves it as it was."""
+    monkeypatch.setattr(sqlite_module, "_REBUILD_SEARCH_AT", 50)
+    store = sqlite_store
+
+    def indexed() -> list[str]:
+        with sqlite3.connect(store.path) as db:
+            plan = db.execute(
+                "EXPLAIN QUERY PLAN SELECT seq FROM journal WHERE entity = ?", ("vm-07",)
+            ).fetchall()
+        return [row[-1] for row in plan]
+
+    store.upsert([CI("host-1", "host", "Hypervisor")])
+    batch = Batch()
+    for i in range(60):
+        batch.add_ci(CI(f"vm-{i:02}", "vm", f"Payments node {i}"))
+    store.write(batch)
+    assert any("journal_entity" in step for step in indexed())
+    assert [e.entity for e in store.journal(entity="vm-07")] == ["vm-07"]
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    failing = Batch()
+    for i in range(100):  # more entries than the journal holds (61): a rebuild, rolled back
+        failing.add_ci(CI(f"db-{i:02}", "database", f"Orders {i}"))
+    with pytest.raises(KeyboardInterrupt):
+        store.write(failing, progress=interrupt)
+    assert any("journal_entity" in step for step in indexed())
+    assert store.head_seq() == 61 and store.get_ci("db-00") is None
+    store.upsert([CI("vm-07", "vm", "Renamed")])
+    assert [e.seq for e in store.journal(entity="vm-07")] == [9, 62]
+
+
 def test_attribute_columns_read_paths_alike_on_both_stores(store: GraphStore) -> None:
     snapshot = {"level": "minor", "services": [{"id": "s1", "ok": True}, {"id": "s2"}],
                 "targets": {"response_minutes": 30}, "flags": [True, False]}  # fmt: skip

@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS journal (
     after TEXT,
     reason TEXT
 );
-CREATE INDEX IF NOT EXISTS journal_entity ON journal(entity, seq);
+{journal_index};
 -- Search by id or name: a case-insensitive trigram index (substrings of 3+ characters), kept in
 -- step with `cis` by triggers, so every write path (upserts, deletes, restores) maintains it.
 CREATE TABLE IF NOT EXISTS cis_names (
@@ -147,10 +147,12 @@ END""",
 # transaction and fills cis_names and the index once at its end (measured on 97k new CIs: the
 # names trigger alone took 0.9 s of 1.2 s inserting them).
 _TRIGGERS = {**_SEARCH_TRIGGERS, **_NAME_TRIGGERS}
+_JOURNAL_INDEX = "CREATE INDEX IF NOT EXISTS journal_entity ON journal(entity, seq)"
 _SCHEMA = _SCHEMA.format(
     search_triggers="\n".join(
         f"CREATE TRIGGER IF NOT EXISTS {name} {body};" for name, body in _TRIGGERS.items()
-    )
+    ),
+    journal_index=_JOURNAL_INDEX,
 )
 _REBUILD_SEARCH_AT = 10_000  # CIs written at once before a rebuild of the index can pay off
 # Columns added after the first release: (table, column, declaration), added when missing.
@@ -752,6 +754,13 @@ class _SqliteWriteTx:
                 done += len(part)
                 progress(min(done, total), total)
 
+        # The journal's entity index likewise when the write at least doubles the journal: one
+        # sorted build instead of as many random insertions (measured: 0.25 s against ~0.6 s
+        # for the 100k-CI estate's 484,353 entries).
+        head = int(db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0])
+        reindex = total >= max(head, _REBUILD_SEARCH_AT)
+        if reindex:
+            db.execute("DROP INDEX journal_entity")
         rebuild = len(plan.ci_upserts) + len(plan.ci_deletes) >= _REBUILD_SEARCH_AT
         if rebuild:  # the search index again at the end, not row by row (see _SEARCH_TRIGGERS)
             stored = int(db.execute("SELECT count(*) FROM cis").fetchone()[0])
@@ -778,7 +787,7 @@ class _SqliteWriteTx:
             for name, body in _TRIGGERS.items():
                 db.execute(f"CREATE TRIGGER {name} {body}")
             db.execute("INSERT INTO cis_search(cis_search) VALUES ('rebuild')")
-        first = int(db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]) + 1
+        first = head + 1
         db.executemany(  # rows made as SQLite takes them, not held as one list
             f"INSERT INTO journal({_JOURNAL_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
             (
@@ -787,6 +796,8 @@ class _SqliteWriteTx:
                 for i, m in enumerate(plan.mutations)
             ),
         )  # fmt: skip
+        if reindex:  # in the same transaction, as the search index
+            db.execute(_JOURNAL_INDEX)
         return first, first + total - 1
 
 

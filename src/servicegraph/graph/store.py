@@ -240,7 +240,7 @@ class GraphStore(ABC):
             k
             for k in [r.key for r in batch.relationships] + list(batch.delete_relationships)
             if is_text_key(k) and k[0] in stored and k[2] in stored and _storable(k[1])
-        ]
+        ] if stored else []  # fmt: skip
         stored_rels = tx.fetch_relationships(keys)
         if not batch.replace:
             batch = merged(batch, stored, stored_rels)
