@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from servicegraph.api import limits
 from servicegraph.api.graphql.schema import build_schema
 from servicegraph.api.limits import Limits, estimate
 from servicegraph.graph.model import Model
@@ -262,3 +263,29 @@ def test_a_query_text_padded_past_the_limit_is_refused_before_it_is_parsed(api: 
         api.post("#" + "x" * 90_000 + "\n{ me { role } }", role="viewer")["data"]["me"]["role"]
         == "viewer"
     )
+
+
+def test_a_large_answer_is_built_in_pieces_each_checking_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``paced`` builds a large answer in order, a piece at a time, and checks the request's
+    time budget before each piece: one that runs out half-way stops at the next piece."""
+    monkeypatch.setattr(limits, "PACE", 10)
+    pieces: list[tuple[int, int]] = []
+
+    def build(start: int, stop: int) -> list[int]:
+        pieces.append((start, stop))
+        return list(range(start, stop))
+
+    with limits.deadline(60):
+        assert limits.paced(build, 25) == list(range(25))
+    assert pieces == [(0, 10), (10, 20), (20, 25)]
+    pieces.clear()
+
+    def slow(start: int, stop: int) -> list[int]:
+        time.sleep(0.05)
+        return build(start, stop)
+
+    with limits.deadline(0.12), pytest.raises(limits.QueryTimeout):
+        limits.paced(slow, 100)  # ten pieces: 0.5 s
+    assert 2 <= len(pieces) <= 4

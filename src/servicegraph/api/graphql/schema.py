@@ -62,7 +62,12 @@ from servicegraph.api.graphql.types import (
     WriteResultType,
     as_ci,
 )
-from servicegraph.api.limits import Limits, check_deadline, give_way_if_large, with_limits
+from servicegraph.api.limits import (
+    Limits,
+    give_way_if_large,
+    paced,
+    with_limits,
+)
 from servicegraph.api.memo import Memo, text_key
 from servicegraph.errors import NotFound, Problem, ServiceGraphError, ValidationFailed
 from servicegraph.graph.engine import one_refresh
@@ -141,8 +146,13 @@ def _selects(info: Info, *path: str) -> bool:
 
 def _labelled(info: Info, ids: list[str]) -> dict[str, CIType]:
     """CIs by id with class and name, from the engine's memory (other fields load on demand)."""
-    found = info.context.sg.engine.labels(ids)  # from memory: no store round trip
-    return {ident: CIType.labelled(ident, label) for ident, label in found.items()}
+    labels = info.context.sg.engine.labels  # from memory: no store round trip
+
+    def some(start: int, stop: int) -> list[tuple[str, CIType]]:
+        found = labels(ids[start:stop])
+        return [(ident, CIType.labelled(ident, label)) for ident, label in found.items()]
+
+    return dict(paced(some, len(ids)))
 
 
 @strawberry.type
@@ -260,22 +270,25 @@ class CMDBQuery:
             propagation = engine.propagate(seeds, max_depth)
             give_way_if_large(propagation.nodes.size)  # before the Python work a large one needs
             result = analyse_impact(engine, seeds, max_depth, propagation)
-            check_deadline()  # here and below: a large answer gives way to small requests
-            rows = result.impacted(limit=first, paths=paths)
-            check_deadline()
+            # here and below, in pieces: a large answer gives way to small requests
+            rows = paced(lambda a, b: result.impacted(b - a, start=a, paths=paths),
+                         min(first, result.total_impacted))  # fmt: skip
             cis = _labelled(info, _impact_ids(result, rows))
-        check_deadline()
-        return Impact(
-            total_impacted=result.total_impacted,
-            impacted=[
+
+        def impacted(start: int, stop: int) -> list[ImpactedCI]:
+            return [
                 ImpactedCI(
                     ci=cis[r["id"]],
                     status=_STATUS[r["status"]],
                     distance=r["distance"],
                     path=r.get("path", []),
                 )
-                for r in rows
-            ],
+                for r in rows[start:stop]
+            ]
+
+        return Impact(
+            total_impacted=result.total_impacted,
+            impacted=paced(impacted, len(rows)),
             services=[
                 ImpactedService(service=cis[s["id"]], status=_STATUS[s["status"]])
                 for s in result.services
