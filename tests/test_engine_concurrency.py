@@ -178,3 +178,34 @@ def test_working_arrays_follow_a_ci_retired_while_idle(small: GraphStore) -> Non
         assert engine.index_of([vm])[0] not in p.nodes.tolist()
     at = int(engine.index_of([vm])[0])
     assert [int(s.level[at]) for s in engine._scratches] == [-2, -2]
+
+
+def test_the_ids_are_read_whole_not_while_the_journal_adds_cis(small: GraphStore) -> None:
+    """The ids by node index and the id → index map are built (after a new CI, or on first use
+    after opening the projection) only while no one writes the engine: a build beside the
+    journal appending a CI failed half-way in a server (numpy: "content of sequences
+    changed"), or would have kept a map without the new CI."""
+    engine = TopologyEngine(small)
+    inside, leave = threading.Event(), threading.Event()
+
+    def journal_adds_a_ci() -> None:
+        with engine._gate.writing():
+            inside.set()
+            leave.wait(30)
+            engine._add_node("vm-late", "vm", "late")  # what applying its entry does
+
+    engine._id_array, engine._index = None, None
+    writer = threading.Thread(target=journal_adds_a_ci)
+    writer.start()
+    assert inside.wait(10)
+    with ThreadPoolExecutor(2) as pool:
+        ids = pool.submit(engine.id_array)
+        index = pool.submit(lambda: engine.index)
+        time.sleep(0.3)
+        try:
+            assert not ids.done() and not index.done()  # they wait for the writer
+        finally:
+            leave.set()
+        writer.join(10)
+        assert ids.result(10)[-1] == "vm-late" and len(ids.result()) == len(engine.ids)
+        assert index.result(10)["vm-late"] == len(engine.ids) - 1

@@ -665,7 +665,9 @@ class TopologyEngine:
         """CI id -> node index. Opened from the projection, it is built on first use: an analysis
         of a few CIs finds them in the sorted ids instead (:meth:`_seed_indices`)."""
         if self._index is None:
-            self._index = dict(zip(self.ids, range(len(self.ids)), strict=True))
+            with self._gate.reading():  # not while the journal adds CIs to the ids
+                if self._index is None:
+                    self._index = dict(zip(self.ids, range(len(self.ids)), strict=True))
         return self._index
 
     def _seed_indices(self, ids: Collection[str]) -> np.ndarray:
@@ -841,9 +843,11 @@ class TopologyEngine:
 
     def id_array(self) -> np.ndarray:
         """CI ids by node index as a numpy object array (cached until nodes are added)."""
-        if self._id_array is None or len(self._id_array) != len(self.ids):
-            self._id_array = np.array(self.ids, dtype=object)
-        return self._id_array
+        known = self._id_array
+        if known is None or len(known) != len(self.ids):
+            with self._gate.reading():  # not while the journal adds CIs to the ids
+                known = self._id_array = np.array(self.ids, dtype=object)
+        return known
 
     def min_up_of(self, ident: str) -> int:
         """The ``min_up`` the engine uses for a CI (1 when unset or unusable)."""
