@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -10,8 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -285,17 +287,8 @@ def test_a_quick_query_never_makes_the_event_loop_wait_for_a_busy_engine(
     seed = next(c for c in engine.ids if c.startswith("host-"))
     expected = api.sg.impact([seed]).total_impacted
     quick = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted } }"
-    taken, free = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with engine._gate.writing():  # what applying a long journal tail does
-            taken.set()
-            free.wait(60)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert taken.wait(10)
+    # what applying a long journal tail does
+    with held_by_another_thread(engine._gate.writing) as (free, _):
         with ThreadPoolExecutor(2) as pool:
             waiting = pool.submit(api.post, quick, role="viewer", id=[seed])
             time.sleep(0.3)
@@ -307,10 +300,29 @@ def test_a_quick_query_never_makes_the_event_loop_wait_for_a_busy_engine(
             free.set()
             assert waiting.result(60)["data"]["impact"]["totalImpacted"] == expected
         assert me["data"]["me"]["role"] == "viewer"
+    assert SmallRequests.in_flight == 0
+
+
+@contextlib.contextmanager
+def held_by_another_thread(
+    enter: Callable[[], AbstractContextManager[Any]],
+) -> Iterator[tuple[threading.Event, threading.Thread]]:
+    """Another thread stays inside ``enter()`` until the event given is set or the block ends."""
+    taken, free = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with enter():
+            taken.set()
+            free.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert taken.wait(10)
+        yield free, holder
     finally:
         free.set()
         holder.join(10)
-    assert SmallRequests.in_flight == 0
 
 
 def impact_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -337,22 +349,9 @@ def test_quick_queries_are_answered_on_the_loop_beside_a_large_analysis(
     quick = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted } }"
     expected = [api.sg.impact([s]).total_impacted for s in seeds]
     threads = impact_threads(monkeypatch)
-    taken, free = threading.Event(), threading.Event()
-
-    def inside() -> None:
-        with engine._gate.reading():  # what a large propagation does
-            taken.set()
-            free.wait(60)
-
-    holder = threading.Thread(target=inside)
-    holder.start()
-    try:
-        assert taken.wait(10)
+    with held_by_another_thread(engine._gate.reading) as (free, holder):  # as a large analysis
         got = [api.post(quick, role="viewer", id=[s])["data"]["impact"] for s in seeds]
         assert not free.is_set() and holder.is_alive()  # answered while it was inside
-    finally:
-        free.set()
-        holder.join(10)
     assert [g["totalImpacted"] for g in got] == expected
     assert len(threads) == len(seeds)
     assert not any(t.startswith("AnyIO worker") for t in threads)  # all on the loop's thread
