@@ -146,12 +146,18 @@ def test_a_bad_file_lists_every_problem_with_location_and_writes_nothing(
                 {"source": ["vm-1"], "type": "HOSTED_ON", "target": "vm-4"},
                 {"source": "vm-1", "type": ["HOSTED_ON"], "target": "vm-4"},
                 {"source": "vm-1", "type": 7, "target": {"id": "vm-4"}},
+                {"source": "vm-4", "type": "HOSTED_ON", "target": "vm-5"},
+                {"source": "vm-4", "type": "HOSTED_ON", "target": "vm-5"},
             ],
         },
     )
     with pytest.raises(ValidationFailed) as info:
         interchange.import_files(store, [bad])
     found = {(p.location, p.field) for p in info.value.problems}
+    reasons_at = {(p.location, p.field): p.reason for p in info.value.problems}
+    # a duplicate names where the first one is
+    assert "also at bad.json: cis[0]" in reasons_at["bad.json: cis[5]", "id"]
+    assert "also at bad.json: relationships[6]" in reasons_at["bad.json: relationships[7]", "type"]
     assert found == {
         ("bad.json: cis[1]", "class"),
         ("bad.json: cis[2]", "name"),
@@ -169,6 +175,7 @@ def test_a_bad_file_lists_every_problem_with_location_and_writes_nothing(
         ("bad.json: relationships[4]", "type"),
         ("bad.json: relationships[5]", "type"),
         ("bad.json: relationships[5]", "target"),
+        ("bad.json: relationships[7]", "type"),  # the duplicate of [6]
     }
     reasons = {p.field: p.reason for p in info.value.problems}
     assert "expected an integer" in reasons["attributes.cpu_cores"]
@@ -281,3 +288,34 @@ def test_malformed_csv_is_reported(sqlite_store: GraphStore, tmp_path: Path) -> 
     path.write_text("name,id\n")
     with pytest.raises(ValidationFailed, match="must start with id,class,name"):
         interchange.import_files(sqlite_store, [path])
+
+
+def test_items_after_one_that_could_not_be_read_keep_their_places(
+    sqlite_store: GraphStore, tmp_path: Path
+) -> None:
+    """Places are numbered as the file numbers them, whatever was skipped before them."""
+    path = _write_json(
+        tmp_path / "f.json",
+        {
+            "cis": [
+                {"id": "h-1", "class": "host", "name": "h"},
+                7,
+                {"id": "x-1", "class": "spaceship", "name": "x"},
+                {"id": "h-1", "class": "host", "name": "again"},
+            ],
+            "relationships": [{"source": "h-1", "type": "FLIES_TO", "target": "x-1"}],
+        },
+    )
+    (tmp_path / "cis.csv").write_text("id,class,name\nh-2,host,h\n\n,,\nx-2,spaceship,x\n")
+    with pytest.raises(ValidationFailed) as info:
+        interchange.import_files(sqlite_store, [path, tmp_path / "cis.csv"])
+    assert [(p.location, p.field) for p in info.value.problems] == [
+        ("f.json: cis[1]", "cis"),  # not an object: read no further
+        ("f.json: cis[2]", "class"),
+        ("f.json: cis[3]", "id"),
+        ("cis.csv: row 5", "class"),  # after a blank row and a row of empty cells
+        ("f.json: relationships[0]", "type"),
+    ]
+    duplicate = next(p for p in info.value.problems if p.field == "id")
+    assert "also at f.json: cis[0]" in duplicate.reason
+    assert sqlite_store.head_seq() == 0

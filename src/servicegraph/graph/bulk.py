@@ -68,18 +68,18 @@ def undo_plan(changes: Mapping[str, RangeChange]) -> Plan:
         if change.kind == "ci":
             if before is None:
                 assert after is not None
-                ci_deletes.append(Mutation("delete_ci", entity, after, entity))
+                ci_deletes.append(Mutation("delete_ci", after, entity))
                 continue
             version = (after or before)["version"] + 1
             ci = CI.from_dict({**before, "version": version})
             op = "create_ci" if after is None else "update_ci"
-            ci_restores.append(Mutation(op, entity, after, ci))
+            ci_restores.append(Mutation(op, after, ci))
         elif before is None:
             assert after is not None
             rel = Relationship.from_dict(after)
-            rel_deletes.append(Mutation("delete_relationship", entity, after, rel.key))
+            rel_deletes.append(Mutation("delete_relationship", after, rel.key))
         else:
             rel = Relationship.from_dict(before)
             op = "create_relationship" if after is None else "update_relationship"
-            rel_restores.append(Mutation(op, entity, after, rel))
+            rel_restores.append(Mutation(op, after, rel))
     return Plan(mutations=rel_deletes + ci_deletes + ci_restores + rel_restores)

@@ -73,12 +73,24 @@ class Mutation:
     plan (measured: 492 bytes an item)."""
 
     op: str  # create_ci | update_ci | retire_ci | delete_ci | {create,update,delete}_relationship
-    entity: str
     before: dict[str, Any] | None
     # What the store writes for it: the CI or relationship upserted (its ``after``), the key or
     # id deleted (``after`` None). A plan cut into slices (:func:`servicegraph.graph.bulk.slices`)
     # rebuilds its lists from it.
     record: CI | Relationship | RelKey | str
+
+    @property
+    def entity(self) -> str:
+        """What the journal names: a CI's id, a relationship's ``source -[TYPE]-> target``.
+
+        Made when asked for, from the record: held for each relationship of an import it was
+        ~120 bytes an item."""
+        record = self.record
+        if isinstance(record, CI):
+            return record.id
+        if isinstance(record, Relationship):
+            return record.entity
+        return record if isinstance(record, str) else relationship_entity(record)
 
     @property
     def after(self) -> dict[str, Any] | None:
@@ -486,23 +498,21 @@ def merged(
 ) -> Batch:
     """``batch`` with every update merged into the stored record: given attributes change,
     absent ones stay, ``None`` removes one (and a new record simply drops its ``None``s)."""
-    out = dc_replace(batch, cis=[], relationships=[], ci_where=[], rel_where=[])
-    for ci, where in zip(batch.cis, batch.ci_where, strict=True):
+    out = dc_replace(batch, cis=[], relationships=[])  # the same places: the order is kept
+    for ci in batch.cis:
         old = stored.get(ci.id) if isinstance(ci.id, str) else None
         base = old.attributes if old is not None and old.cls == ci.cls else None
         attributes = _merge(base, ci.attributes)
         if attributes is not ci.attributes:
             ci = CI(ci.id, ci.cls, ci.name, attributes, ci.version)
         out.cis.append(ci)
-        out.ci_where.append(where)
-    for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
+    for rel in batch.relationships:
         key = rel.key
         old_rel = stored_rels.get(key) if is_text_key(key) else None  # else refused
         attributes = _merge(old_rel.attributes if old_rel is not None else None, rel.attributes)
         if attributes is not rel.attributes:
             rel = Relationship(rel.source, rel.type, rel.target, attributes)
         out.relationships.append(rel)
-        out.rel_where.append(where)
     return out
 
 
@@ -566,7 +576,7 @@ def _plan(
         new = CI(ci.id, ci.cls, ci.name, ci.attributes, (current or 0) + 1)
         plan.ci_upserts.append(new)
         op = "create_ci" if old is None else "update_ci"
-        plan.mutations.append(Mutation(op, ci.id, old.to_dict() if old else None, new))
+        plan.mutations.append(Mutation(op, old.to_dict() if old else None, new))
     for ident in dict.fromkeys(batch.retire):
         old = stored[ident]
         if old.status == "retired":
@@ -577,7 +587,7 @@ def _plan(
             old.id, old.cls, old.name, {**old.attributes, "status": "retired"}, old.version + 1
         )
         plan.ci_upserts.append(new)
-        plan.mutations.append(Mutation("retire_ci", ident, old.to_dict(), new))
+        plan.mutations.append(Mutation("retire_ci", old.to_dict(), new))
     for rel in batch.relationships:
         key = rel.key
         old_rel = stored_rels.get(key) if stored_rels else None
@@ -587,16 +597,13 @@ def _plan(
         plan.rel_upserts.append(rel)
         op = "create_relationship" if old_rel is None else "update_relationship"
         before = old_rel.to_dict() if old_rel else None
-        entity = relationship_entity(key)
-        plan.mutations.append(Mutation(op, entity, before, rel))
+        plan.mutations.append(Mutation(op, before, rel))
     gone: dict[RelKey, Relationship] = {k: stored_rels[k] for k in batch.delete_relationships}
     gone.update({r.key: r for r in touching})
     for key, old_rel in gone.items():
         plan.rel_deletes.append(key)
-        plan.mutations.append(
-            Mutation("delete_relationship", old_rel.entity, old_rel.to_dict(), key)
-        )
+        plan.mutations.append(Mutation("delete_relationship", old_rel.to_dict(), key))
     for ident in dict.fromkeys(batch.delete_cis):
         plan.ci_deletes.append(ident)
-        plan.mutations.append(Mutation("delete_ci", ident, stored[ident].to_dict(), ident))
+        plan.mutations.append(Mutation("delete_ci", stored[ident].to_dict(), ident))
     return plan

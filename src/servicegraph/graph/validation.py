@@ -29,10 +29,12 @@ MAX_ID_LENGTH = 200
 def check_batch(model: Model, batch: Batch) -> list[Problem]:
     """Problems visible from the batch and the model alone."""
     problems: list[Problem] = []
-    seen: dict[str, str] = {}
+    # the first index of each id and relationship key, not its place: places are spelled out
+    # only for problems (an import names millions of items)
+    seen: dict[str, int] = {}
     good: set[str] = set()  # ids checked and fine: relationship ends are mostly these
-    classes, replace = model.classes, batch.replace
-    for ci, where in zip(batch.cis, batch.ci_where, strict=True):
+    classes, replace, ci_where = model.classes, batch.replace, batch.ci_where
+    for index, (ci, where) in enumerate(zip(batch.cis, ci_where, strict=True)):
         ident = ci.id
         found = _check_id(where, "id", ident)
         if found:
@@ -42,9 +44,11 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
         if isinstance(ident, str):
             if ident in seen:
                 problems.append(
-                    Problem(where, "id", f"duplicate id {ident!r} (also at {seen[ident]})")
+                    Problem(
+                        where, "id", f"duplicate id {ident!r} (also at {ci_where[seen[ident]]})"
+                    )
                 )
-            seen.setdefault(ident, where)
+            seen.setdefault(ident, index)
         problems.extend(_check_class(model, where, ci.cls))
         problems.extend(check_name(where, "name", ci.name))
         spec_of = classes.get(ci.cls) if isinstance(ci.cls, str) else None
@@ -61,8 +65,9 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
         name: not (replace and any(a.required for a in spec.attributes.values()))
         for name, spec in model.relationship_types.items()
     }
-    seen_rels: dict[tuple[str, str, str], str] = {}
-    for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
+    seen_rels: dict[tuple[str, str, str], int] = {}
+    rel_where = batch.rel_where
+    for index, (rel, where) in enumerate(zip(batch.relationships, rel_where, strict=True)):
         for end, ident in (("source", rel.source), ("target", rel.target)):
             if not (isinstance(ident, str) and ident in good):
                 found = _check_id(where, end, ident)
@@ -85,9 +90,11 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
             continue  # reported above; not a key to compare
         if key in seen_rels:
             problems.append(
-                Problem(where, "type", f"duplicate relationship (also at {seen_rels[key]})")
+                Problem(
+                    where, "type", f"duplicate relationship (also at {rel_where[seen_rels[key]]})"
+                )
             )
-        seen_rels.setdefault(key, where)
+        seen_rels.setdefault(key, index)
     for i, ident in enumerate(batch.retire):
         problems.extend(_check_id(f"retire[{i}]", "id", ident))
     for i, ident in enumerate(batch.delete_cis):

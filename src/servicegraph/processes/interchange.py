@@ -60,6 +60,9 @@ def import_files(
 def read_batch(model: Model, paths: Iterable[str | Path]) -> Batch:
     """Parse files into one batch; every parse problem of every file is raised together."""
     batch, problems = Batch(), []
+    # One string object for each id and type, however often the files name it: a relationship's
+    # ends were otherwise strings of their own (~0.75 GB for a million-CI file)
+    texts: dict[str, str] = {}
     for raw in paths:
         path = Path(raw)
         files = [path / "cis.csv", path / "relationships.csv"] if path.is_dir() else [path]
@@ -67,9 +70,9 @@ def read_batch(model: Model, paths: Iterable[str | Path]) -> Batch:
             if not f.exists():
                 problems.append(Problem(str(f), "file", "does not exist"))
             elif f.suffix.lower() == ".csv":
-                problems += _read_csv(model, f, batch)
+                problems += _read_csv(model, f, batch, texts)
             elif f.suffix.lower() == ".json":
-                problems += _read_json(f, batch)
+                problems += _read_json(f, batch, texts)
             else:
                 problems.append(
                     Problem(str(f), "file", "unknown format; use .json, .csv or a folder")
@@ -220,7 +223,7 @@ def _load_json(path: Path) -> Any:
         return orjson.loads(path.read_bytes())
 
 
-def _read_json(path: Path, batch: Batch) -> list[Problem]:
+def _read_json(path: Path, batch: Batch, texts: dict[str, str]) -> list[Problem]:
     try:
         data = _load_json(path)
     except orjson.JSONDecodeError as exc:
@@ -240,52 +243,66 @@ def _read_json(path: Path, batch: Batch) -> list[Problem]:
         if not isinstance(items, list):
             problems.append(Problem(str(path), section, "expected a list"))
             continue
+        head = f"{path.name}: {section}["
         for i, item in enumerate(items):
             items[i] = None  # the parsed object is freed as its record is made
-            where = f"{path.name}: {section}[{i}]"
             if not isinstance(item, dict):
-                problems.append(Problem(where, section, "expected an object"))
+                problems.append(Problem(f"{head}{i}]", section, "expected an object"))
                 continue
             if extra := set(item) - keys:
                 problems.append(
                     Problem(
-                        where, ", ".join(sorted(extra)), f"unknown key(s); allowed: {sorted(keys)}"
+                        f"{head}{i}]",
+                        ", ".join(sorted(extra)),
+                        f"unknown key(s); allowed: {sorted(keys)}",
                     )
                 )
                 continue
             item_any: Any = item  # field types are checked by validation, with locations
             if section == "cis":
                 ci = CI(
-                    item_any.get("id"),
-                    item_any.get("class"),
+                    _shared(texts, item_any.get("id")),
+                    _shared(texts, item_any.get("class")),
                     item_any.get("name"),
                     item_any.get("attributes", {}),
                 )
-                batch.add_ci(ci, where)
+                batch.add_ci(ci, (head, i, "]"))
             else:
                 rel = Relationship(
-                    item_any.get("source"),
-                    item_any.get("type"),
-                    item_any.get("target"),
+                    _shared(texts, item_any.get("source")),
+                    _shared(texts, item_any.get("type")),
+                    _shared(texts, item_any.get("target")),
                     item_any.get("attributes", {}),
                 )
-                batch.add_relationship(rel, where)
+                batch.add_relationship(rel, (head, i, "]"))
     return problems
 
 
-def _read_csv(model: Model, path: Path, batch: Batch) -> list[Problem]:
+def _shared(texts: dict[str, str], value: Any) -> Any:
+    """``value``, or the equal text seen before (one object however often a file names it)."""
+    return texts.setdefault(value, value) if type(value) is str else value
+
+
+def _read_csv(model: Model, path: Path, batch: Batch, texts: dict[str, str]) -> list[Problem]:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             # a cell may hold the largest JSON value the store takes, its quotes doubled
             csv.field_size_limit(max(csv.field_size_limit(), 4 * MAX_JSON_BYTES))
-            rows = list(csv.reader(fh, strict=True))
+            # row by row: the file's rows are not held beside the records made of them
+            return _read_rows(model, path, csv.reader(fh, strict=True), batch, texts)
     except UnicodeDecodeError as exc:
         return [Problem(str(path), "file", f"not UTF-8 text ({exc.reason})")]
     except csv.Error as exc:
         return [Problem(str(path), "csv", f"malformed CSV: {exc}")]
-    if not rows:
+
+
+def _read_rows(
+    model: Model, path: Path, rows: Iterator[list[str]], batch: Batch, texts: dict[str, str]
+) -> list[Problem]:
+    first = next(rows, None)
+    if first is None:
         return [Problem(str(path), "csv", "empty file; expected a header row")]
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in first]
     if header[:3] == ["id", "class", "name"]:
         kind = "ci"
     elif header[:3] == ["source", "type", "target"]:
@@ -300,8 +317,9 @@ def _read_csv(model: Model, path: Path, batch: Batch) -> list[Problem]:
         ]
     problems: list[Problem] = []
     attr_cols = header[3:]
-    for line, row in enumerate(rows[1:], start=2):
-        where = f"{path.name}: row {line}"
+    head = f"{path.name}: row "
+    for line, row in enumerate(rows, start=2):
+        where = f"{head}{line}"
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
@@ -309,7 +327,8 @@ def _read_csv(model: Model, path: Path, batch: Batch) -> list[Problem]:
                 Problem(where, "row", f"has {len(row)} cells, the header has {len(header)}")
             )
             continue
-        a, b, c = csv_unescape(row[0]), row[1], csv_unescape(row[2])
+        a, b = _shared(texts, csv_unescape(row[0])), _shared(texts, row[1])
+        c = _shared(texts, csv_unescape(row[2])) if kind == "relationship" else csv_unescape(row[2])
         if kind == "ci":
             cls = model.classes.get(b)
             specs = cls.attributes if cls else {}
@@ -326,9 +345,9 @@ def _read_csv(model: Model, path: Path, batch: Batch) -> list[Problem]:
             except ValueError as exc:
                 problems.append(Problem(where, f"attributes.{col}", str(exc)))
         if kind == "ci":
-            batch.add_ci(CI(a, b, c, attributes), where)
+            batch.add_ci(CI(a, b, c, attributes), (head, line, ""))
         else:
-            batch.add_relationship(Relationship(a, b, c, attributes), where)
+            batch.add_relationship(Relationship(a, b, c, attributes), (head, line, ""))
     return problems
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from servicegraph.errors import Problem, RuleViolation, ValidationFailed
-from servicegraph.graph.records import CI, Batch, Relationship
+from servicegraph.graph.records import CI, Batch, Places, Relationship
 from servicegraph.graph.store import GraphStore
 from servicegraph.processes.access import Actor, require
 from servicegraph.processes.impact import analyse_impact
@@ -145,7 +145,9 @@ class ReleaseManager:
         updated = self._with(release, state="deployed" if succeeded else "failed",
                              deployed_at=iso(now), deployment_result=notes or
                              ("deployed" if succeeded else "deployment failed"))  # fmt: skip
-        self.store.write(Batch(cis=[updated], ci_where=["release"], replace=True), actor.user)
+        self.store.write(
+            Batch(cis=[updated], ci_where=Places(["release"]), replace=True), actor.user
+        )
         return self.get(release_id)
 
     def rollback(self, release_id: str, actor: Actor, reason: str = "") -> CI:
