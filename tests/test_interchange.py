@@ -233,9 +233,10 @@ def test_malformed_json_is_reported(
 def test_what_the_json_parser_lets_through_is_still_refused_by_name(
     sqlite_store: GraphStore, tmp_path: Path, raw: bytes, field: str, expected: str
 ) -> None:
-    """The import parses with the standard library (a third of orjson's memory): NaN and bytes
-    that are not UTF-8 are refused as orjson refused them; lone surrogates and integers beyond
-    64 bits, which it reads, are refused by validation naming the field; nothing is written."""
+    """The import decodes items with the standard library's scanner: NaN and bytes that are not
+    UTF-8 are refused as malformed; lone surrogates and integers beyond 64 bits, which it reads
+    (a streaming C parser replaced the surrogate by '?'), are refused by validation naming the
+    field; nothing is written."""
     path = tmp_path / "f.json"
     path.write_bytes(raw)
     with pytest.raises(ValidationFailed) as info:

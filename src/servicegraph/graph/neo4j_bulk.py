@@ -30,8 +30,9 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from servicegraph.errors import StoreBusy, StoreUnavailable, ValidationFailed
@@ -40,12 +41,21 @@ from servicegraph.graph.cypher import query
 from servicegraph.graph.gcpause import paused_gc, scanning_new_only
 from servicegraph.graph.records import Batch, WriteResult
 from servicegraph.graph.store import Plan, Progress, utc_now
+from servicegraph.graph.streamed import (
+    Across,
+    ChunkCheck,
+    Source,
+    Tally,
+    collected,
+    named_problems,
+    planned,
+)
 from servicegraph.graph.validation import check_batch, check_name
 
 if TYPE_CHECKING:
     from servicegraph.graph.neo4j_store import Neo4jStore, _Neo4jWriteTx
 
-__all__ = ["STALE", "ImportLease", "bulk_write", "recover"]
+__all__ = ["STALE", "ImportLease", "bulk_stream", "bulk_write", "recover"]
 
 WORKERS = 2  # slices written side by side (Neo4j runs each transaction on one core)
 STALE = 300  # seconds without a heartbeat after which a bulk write counts as interrupted
@@ -140,6 +150,105 @@ def bulk_write(
             raise
         _release(store, lease)
     return plan.result(written.first, written.last)
+
+
+def bulk_stream(
+    store: Neo4jStore,
+    source: Source,
+    actor: str,
+    progress: Progress | None,
+    reason: str | None,
+    check: ChunkCheck | None,
+    size: int = SLICE,
+) -> WriteResult:
+    """Write what ``source`` yields a chunk at a time (:mod:`servicegraph.graph.streamed`),
+    its slices written as :func:`bulk_write` writes them, under the same lease and with the
+    same undo — the difference is when problems are found: a chunk is checked against the
+    model and the graph just before its slices are written, so a problem in a later chunk
+    stops the writing there, every remaining chunk is still checked (the error lists all), and
+    what was written is undone from the journal. ``:data:`WORKERS` slices are written side by
+    side while the next chunk is read and planned."""
+    if problems := named_problems(actor, reason):
+        raise ValidationFailed(problems)
+    report = progress or (lambda done, total: None)
+    across = Across(store.model)
+    lease = _claim(store, actor)
+    tagged = (f"{reason} (bulk write {lease.id})" if reason else f"bulk write {lease.id}")[:2_000]
+    written = _Written(0, lambda done, total: None)
+    tally = Tally()
+    try:
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="bulk-write") as pool:
+            writing = _Slices(pool, written)
+            try:
+                for chunk in collected(source.chunks(store.stream_chunk)):
+                    plan = planned(store, store._run_read, across, chunk, check)
+                    if plan is not None:
+                        tally.add(plan.result(None, None))
+                        for phase in _phases(plan):
+                            for part in slices(phase, size):
+                                writing.submit(
+                                    part.mutations[0].op.endswith("_ci"),
+                                    lambda part=part: _write_slice(  # type: ignore[misc]
+                                        store, lease, part, actor, tagged, "writing"
+                                    ),
+                                    len(part.mutations),
+                                )
+                    elif across.problems:
+                        writing.stop()  # no more slices: the ones in flight finish
+                    report(chunk.done, source.total)
+                writing.finish()
+            finally:
+                writing.stop()
+        if across.problems:
+            raise ValidationFailed(across.problems)
+    except BaseException as exc:
+        _undo_after(store, lease, actor, exc, written.done, tally.created + tally.updated)
+        raise
+    _release(store, lease)
+    return replace(tally.result(), first_seq=written.first, last_seq=written.last)
+
+
+class _Slices:
+    """The slices in flight of a streamed bulk write: at most two per worker (so reading runs
+    ahead by about a chunk), a relationship slice only once every CI slice before it has
+    committed (its ``MATCH`` must find its ends). The first failure is raised by the next
+    :meth:`submit` or :meth:`finish`; :meth:`stop` waits for what runs and counts what
+    committed."""
+
+    def __init__(self, pool: ThreadPoolExecutor, written: _Written) -> None:
+        self.pool, self.written = pool, written
+        self.flying: list[tuple[Future[tuple[int, int]], int]] = []
+        self.kind: bool | None = None  # True: the slices in flight write CIs
+
+    def submit(self, cis: bool, work: Callable[[], tuple[int, int]], count: int) -> None:
+        if self.kind is not None and cis != self.kind:
+            self.finish()
+        self.kind = cis
+        while len(self.flying) >= 2 * WORKERS:
+            self._collect(self.flying.pop(0))
+        self.flying.append((self.pool.submit(work), count))
+
+    def finish(self) -> None:
+        while self.flying:
+            self._collect(self.flying.pop(0))
+
+    def stop(self) -> None:
+        for future, _ in self.flying:
+            future.cancel()
+        wait([f for f, _ in self.flying])
+        for future, count in self.flying:
+            if not future.cancelled() and future.exception() is None:
+                self.written.add(count, *future.result())
+        self.flying = []
+
+    def _collect(self, flying: tuple[Future[tuple[int, int]], int]) -> None:
+        future, count = flying
+        try:
+            result = future.result()
+        except BaseException:
+            self.stop()
+            raise
+        self.written.add(count, *result)
 
 
 def recover(store: Neo4jStore, actor: str, force: bool = False) -> WriteResult | None:

@@ -68,6 +68,7 @@ from servicegraph.graph.store import (
     check_sort,
     utc_now,
 )
+from servicegraph.graph.streamed import ChunkCheck, Source
 
 __all__ = ["Neo4jStore"]
 
@@ -177,6 +178,17 @@ class Neo4jStore(GraphStore):
     ) -> WriteResult:
         """A large batch in slices of transactions, all or nothing: see :mod:`.neo4j_bulk`."""
         return neo4j_bulk.bulk_write(self, batch, actor, progress, reason, self.bulk_slice)
+
+    def write_stream(
+        self,
+        source: Source,
+        actor: str = "system",
+        progress: Progress | None = None,
+        reason: str | None = None,
+        check: ChunkCheck | None = None,
+    ) -> WriteResult:
+        """In slices under a lease, undone on failure (:func:`neo4j_bulk.bulk_stream`)."""
+        return neo4j_bulk.bulk_stream(self, source, actor, progress, reason, check, self.bulk_slice)
 
     def recover_import(self, actor: str = "system", force: bool = False) -> WriteResult | None:
         return neo4j_bulk.recover(self, actor, force)

@@ -261,6 +261,16 @@ class Places(Sequence[str]):
                 return
         self._add([head, n, 1, tail])
 
+    def extend(self, other: Places) -> None:
+        """Add ``other``'s places after these (a run that follows the last one joins it)."""
+        for head, first, count, tail in other._runs:
+            if first is None:
+                self.append(head)
+                continue
+            self.number(head, first, tail)
+            self._runs[-1][2] += count - 1
+            self._len += count - 1
+
     def _add(self, run: list[Any]) -> None:
         self._runs.append(run)
         self._starts.append(self._len)

@@ -37,6 +37,7 @@ from servicegraph.graph.records import (
     is_text_key,
     relationship_entity,
 )
+from servicegraph.graph.streamed import CHUNK, ChunkCheck, Source, stream_write
 from servicegraph.graph.validation import check_against_store, check_batch, check_name
 from servicegraph.graph.values import text_problem
 
@@ -145,6 +146,7 @@ class GraphStore(ABC):
     """A property graph of CIs and relationships with a journal; SQLite and Neo4j implement it."""
 
     uri: str
+    stream_chunk = CHUNK  # items a streamed write reads, checks and plans at a time
     # Reads answered in this process without waiting on a server (SQLite's WAL readers never
     # block): the GraphQL server then answers small queries one after another, not side by side.
     local_reads: bool = False
@@ -237,15 +239,32 @@ class GraphStore(ABC):
         first, last = tx.apply(plan, actor, at, progress or _no_progress, reason)
         return plan.result(first, last)
 
-    def _prepare(self, tx: ReadTx, batch: Batch, problems: list[Problem]) -> Plan:
+    def _prepare(
+        self,
+        tx: ReadTx,
+        batch: Batch,
+        problems: list[Problem],
+        earlier: dict[str, str] | None = None,
+    ) -> Plan:
         """Read what ``batch`` touches, check it against the model and the graph (raising
-        every problem together, ``problems`` first) and plan its mutations."""
+        every problem together, ``problems`` first) and plan its mutations.
+
+        ``earlier``: for one chunk of a streamed write (:mod:`servicegraph.graph.streamed`), the
+        id and class of each CI the write creates in its other chunks: not looked up (they were
+        not in the store before the write, so no stored relationship ends at them either).
+        This chunk's new CIs are added to it."""
         named = [ci.id for ci in batch.cis] + batch.retire + batch.delete_cis
         named += [end for r in batch.relationships for end in (r.source, r.target)]
         named += [k[i] for k in batch.delete_relationships if len(k) == 3 for i in (0, 2)]
         # Ids that check_batch refused (e.g. not valid Unicode) cannot be stored: not looked up.
         texts = {i for i in named if isinstance(i, str)}
+        if earlier:
+            texts -= earlier.keys()
         stored = tx.fetch_cis({i for i in texts if _storable(i)})
+        if earlier is not None:
+            for ci in batch.cis:
+                if type(ci.id) is str and type(ci.cls) is str and ci.id not in stored:
+                    earlier.setdefault(ci.id, ci.cls)
         # A relationship can be stored only between stored CIs: an import of new CIs looks up
         # none of its relationships.
         keys = [
@@ -256,7 +275,7 @@ class GraphStore(ABC):
         stored_rels = tx.fetch_relationships(keys)
         if not batch.replace:
             batch = merged(batch, stored, stored_rels)
-        problems = problems + check_against_store(self.model, batch, stored)
+        problems = problems + check_against_store(self.model, batch, stored, earlier)
         for i, key in enumerate(batch.delete_relationships):
             if key not in stored_rels:
                 problems.append(
@@ -284,6 +303,22 @@ class GraphStore(ABC):
         whose transactions must stay small (Neo4j) writes it in slices and undoes them on
         failure, see :mod:`servicegraph.graph.bulk`."""
         return self.write(batch, actor, progress=progress, reason=reason)
+
+    def write_stream(
+        self,
+        source: Source,
+        actor: str = "system",
+        progress: Progress | None = None,
+        reason: str | None = None,
+        check: ChunkCheck | None = None,
+    ) -> WriteResult:
+        """Write what ``source`` yields, a chunk at a time, all or nothing (an import too large
+        to hold: see :mod:`servicegraph.graph.streamed`). ``check`` is called with each chunk
+        before it is planned and may raise to stop the write. ``progress(done, total)`` counts
+        in the source's units (a file's bytes).
+
+        This default writes every chunk in one transaction (SQLite holds any size in one)."""
+        return stream_write(self, source, actor, progress, reason, check, utc_now())
 
     def recover_import(self, actor: str = "system", force: bool = False) -> WriteResult | None:
         """Roll back a bulk write that was interrupted (its process died) and free the store

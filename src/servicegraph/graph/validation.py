@@ -12,10 +12,11 @@ from typing import Any
 
 from servicegraph.errors import Problem
 from servicegraph.graph.model import AttributeSpec, Model
-from servicegraph.graph.records import CI, Batch, is_text_key
+from servicegraph.graph.records import CI, Batch, Places, RelKey, is_text_key
 from servicegraph.graph.values import MAX_NAME_LENGTH, text_problem
 
 __all__ = [
+    "Earlier",
     "check_against_store",
     "check_attributes",
     "check_batch",
@@ -26,13 +27,27 @@ __all__ = [
 MAX_ID_LENGTH = 200
 
 
-def check_batch(model: Model, batch: Batch) -> list[Problem]:
-    """Problems visible from the batch and the model alone."""
+class Earlier:
+    """What the earlier chunks of a streamed write held, for the problems across chunks: the
+    ids checked and fine, the first of each id (its number among the write's CIs, spelled out
+    by ``places`` only for a duplicate), each relationship key."""
+
+    def __init__(self) -> None:
+        self.good: set[str] = set()
+        self.ids: dict[str, int] = {}
+        self.places = Places()
+        self.keys: set[RelKey] = set()
+
+
+def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> list[Problem]:
+    """Problems visible from the batch and the model alone; with ``earlier``, also duplicates
+    of what it holds (to which the batch is then added)."""
     problems: list[Problem] = []
     # the first index of each id and relationship key, not its place: places are spelled out
     # only for problems (an import names millions of items)
-    seen: dict[str, int] = {}
-    good: set[str] = set()  # ids checked and fine: relationship ends are mostly these
+    earlier = earlier or Earlier()
+    good, seen, base = earlier.good, earlier.ids, len(earlier.places)
+    places = earlier.places
     classes, replace, ci_where = model.classes, batch.replace, batch.ci_where
     for index, (ci, where) in enumerate(zip(batch.cis, ci_where, strict=True)):
         ident = ci.id
@@ -43,12 +58,11 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
             good.add(ident)
         if isinstance(ident, str):
             if ident in seen:
-                problems.append(
-                    Problem(
-                        where, "id", f"duplicate id {ident!r} (also at {ci_where[seen[ident]]})"
-                    )
-                )
-            seen.setdefault(ident, index)
+                first = seen[ident]
+                at = places[first] if first < base else ci_where[first - base]
+                problems.append(Problem(where, "id", f"duplicate id {ident!r} (also at {at})"))
+            else:
+                seen[ident] = base + index
         problems.extend(_check_class(model, where, ci.cls))
         problems.extend(check_name(where, "name", ci.name))
         spec_of = classes.get(ci.cls) if isinstance(ci.cls, str) else None
@@ -94,7 +108,13 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
                     where, "type", f"duplicate relationship (also at {rel_where[seen_rels[key]]})"
                 )
             )
+        elif key in earlier.keys:
+            problems.append(
+                Problem(where, "type", "duplicate relationship (also earlier in this import)")
+            )
         seen_rels.setdefault(key, index)
+    earlier.keys.update(seen_rels)
+    places.extend(ci_where)
     for i, ident in enumerate(batch.retire):
         problems.extend(_check_id(f"retire[{i}]", "id", ident))
     for i, ident in enumerate(batch.delete_cis):
@@ -102,8 +122,12 @@ def check_batch(model: Model, batch: Batch) -> list[Problem]:
     return problems
 
 
-def check_against_store(model: Model, batch: Batch, stored: Mapping[str, CI]) -> list[Problem]:
-    """Problems that need the stored CIs: ``stored`` maps every id the batch names to its record."""
+def check_against_store(
+    model: Model, batch: Batch, stored: Mapping[str, CI], earlier: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """Problems that need the stored CIs: ``stored`` maps every id the batch names to its record,
+    but those of ``earlier`` (id: class of the CIs a streamed write creates in its other chunks)."""
+    earlier = earlier or {}
     problems: list[Problem] = []
     incoming = {ci.id: ci for ci in batch.cis if isinstance(ci.id, str)}
     deleted = set(batch.delete_cis)
@@ -130,7 +154,7 @@ def check_against_store(model: Model, batch: Batch, stored: Mapping[str, CI]) ->
         for end, ident in (("source", rel.source), ("target", rel.target)):
             if not isinstance(ident, str):
                 continue  # reported by check_batch
-            cls = class_of.get(ident)
+            cls = class_of.get(ident) or earlier.get(ident)
             if cls is None:
                 problems.append(
                     Problem(

@@ -18,7 +18,14 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from servicegraph.api.cli.admin import register_admin_commands, token_app
@@ -46,6 +53,7 @@ from servicegraph.graph.store import GraphStore
 from servicegraph.processes import interchange
 from servicegraph.processes.access import Actor, create_token
 from servicegraph.processes.configuration import check_stranding, guarded_write
+from servicegraph.processes.import_source import FileSource
 from servicegraph.processes.listing import CIQuery
 
 app = typer.Typer(
@@ -80,12 +88,17 @@ def import_(
     """Validate files against the model and write them, all or nothing (SQLite: one
     transaction; Neo4j: slices of 10,000 under a lease, rolled back if one fails)."""
     with _store(db, model, create=True) as store:
-        batch = interchange.read_batch(store.model, files)
-        batch.replace = replace
-        check_stranding(store, batch, Actor(actor, "admin"))
-        result, seconds = _write_with_progress(store, batch, actor)
+        source = FileSource(store.model, files, replace)
+        who = Actor(actor, "admin")
+        started = time.perf_counter()
+        with _interrupted(), _progress(source.total, bytes_=True) as update:
+            result = store.write_stream(
+                source, actor, progress=update, check=lambda b: check_stranding(store, b, who)
+            )
+        seconds = time.perf_counter() - started
+    counts = source.counts
     out.print(
-        f"imported {len(batch.cis)} CIs and {len(batch.relationships)} relationships in "
+        f"imported {counts['cis']} CIs and {counts['relationships']} relationships in "
         f"{seconds:.2f}s: {result.created} created, {result.updated} updated, "
         f"{result.unchanged} unchanged"
     )
@@ -735,31 +748,31 @@ def model_(
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on the terminal for a long write (hidden for small ones and pipes)."""
+def _progress(total: int, bytes_: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on the terminal for a long write (hidden for small ones and pipes);
+    ``bytes_``: counting bytes read (an import), not items."""
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if bytes_ else MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
         transient=True,
-        disable=total < 5_000 or not err.is_terminal,
+        disable=total < (1 << 20 if bytes_ else 5_000) or not err.is_terminal,
     ) as bar:
-        task = bar.add_task("writing", total=total)
+        task = bar.add_task("importing" if bytes_ else "writing", total=total)
         yield lambda done, all_: bar.update(task, completed=done, total=all_)
 
 
-def _write_with_progress(store: GraphStore, batch: Batch, actor: str) -> tuple[Any, float]:
-    started = time.perf_counter()
+@contextmanager
+def _interrupted() -> Iterator[None]:
+    """Ctrl-C during a write: say what became of what it had written, exit 130."""
     try:
-        with _progress(len(batch)) as update:
-            result = store.bulk_write(batch, actor, progress=update)
-    except KeyboardInterrupt as exc:  # Ctrl-C: say what became of what was written
+        yield
+    except KeyboardInterrupt as exc:
         notes = getattr(exc, "__notes__", None) or ["nothing was written"]
         err.print(safe(f"interrupted: {notes[0]}"), highlight=False)
         raise typer.Exit(130) from None
-    return result, time.perf_counter() - started
 
 
 def _print_counts(store: GraphStore) -> None:

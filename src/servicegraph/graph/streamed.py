@@ -1,0 +1,191 @@
+"""A large write read from its source a chunk at a time: memory of the chunk, one outcome.
+
+An import file of a million CIs read whole was ~3.2 GB of Python objects before the first row
+was written. A streamed write takes its items from a :class:`Source` in chunks of :data:`CHUNK`
+(CIs before relationships) and, for each chunk in turn, checks it against the model, against
+what the chunks before it held (:class:`Across`: a duplicate id or relationship, a relationship
+to a CI the write creates), and against the graph; plans it; writes it. What it keeps from chunk
+to chunk is a few dozen bytes a CI and a relationship key, not the records.
+
+**One outcome.** After the first problem nothing more is written, but every remaining chunk is
+still read and checked: the error lists every problem of the source, as a whole-batch write
+does. Then what was written is undone — SQLite writes every chunk in one transaction, rolled
+back; Neo4j writes them in slices under a lease and undoes them from the journal
+(:func:`servicegraph.graph.neo4j_bulk.bulk_stream`). A source that fails to read half-way
+(malformed JSON at byte 600,000,000) ends it the same way, its problem named.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from servicegraph.errors import Problem, ValidationFailed
+from servicegraph.graph.gcpause import paused_gc
+from servicegraph.graph.records import Batch, WriteResult
+from servicegraph.graph.validation import Earlier, check_batch, check_name
+
+if TYPE_CHECKING:
+    from servicegraph.graph.model import Model
+    from servicegraph.graph.store import GraphStore, Plan, Progress, ReadTx, WriteTx
+
+__all__ = [
+    "CHUNK",
+    "Across",
+    "Chunk",
+    "ChunkCheck",
+    "Source",
+    "Tally",
+    "collected",
+    "named_problems",
+    "planned",
+    "stream_write",
+]
+
+CHUNK = 20_000  # items read, checked and planned at a time
+
+
+@dataclass
+class Chunk:
+    """Up to ``size`` items of a source, the problems met reading them, and how far it got."""
+
+    batch: Batch
+    problems: list[Problem] = field(default_factory=list)
+    done: int = 0  # of the source's ``total`` (its bytes, for a file): for progress
+
+
+class Source(Protocol):
+    """Where a streamed write reads its items: every CI chunk before any relationship chunk."""
+
+    total: int  # what ``Chunk.done`` counts up to (for progress)
+
+    def chunks(self, size: int) -> Iterator[Chunk]: ...
+
+
+# Called with each chunk before it is planned; raises to stop the write (e.g. a CI that an
+# active change holds would be retired: servicegraph.processes.configuration.check_stranding).
+ChunkCheck = Callable[[Batch], None]
+
+
+class Across:
+    """What a streamed write remembers from one chunk to the next.
+
+    ``created``: id → class of each CI the write creates (the chunks after it neither look it
+    up nor its relationships: see :meth:`GraphStore._prepare`); ``earlier``: the ids and
+    relationship keys of the chunks before (:class:`Earlier`, for duplicates). ~150 bytes a
+    CI, ~100 a relationship, where the records held whole were ~700 an item."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.created: dict[str, str] = {}
+        self.problems: list[Problem] = []
+        self.earlier = Earlier()
+
+    def check(self, chunk: Chunk) -> list[Problem]:
+        """The chunk's problems visible without the graph: reading it, the model, duplicates
+        inside it and of items of the chunks before it."""
+        return chunk.problems + check_batch(self.model, chunk.batch, self.earlier)
+
+
+@dataclass
+class Tally:
+    """What the chunks written so far did, summed into one :class:`WriteResult`."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+
+    def add(self, result: WriteResult) -> None:
+        self.created += result.created
+        self.updated += result.updated
+        self.deleted += result.deleted
+        self.unchanged += result.unchanged
+        if result.first_seq is not None:
+            self.first_seq = self.first_seq if self.first_seq is not None else result.first_seq
+            self.last_seq = result.last_seq
+
+    def result(self) -> WriteResult:
+        return WriteResult(
+            self.created, self.updated, self.deleted, self.unchanged, self.first_seq, self.last_seq
+        )
+
+
+def named_problems(actor: str, reason: str | None) -> list[Problem]:
+    """What is wrong with the names a write is journaled under (raised before anything)."""
+    problems = check_name("write", "actor", actor, limit=200)
+    if reason is not None:
+        problems += check_name("write", "reason", reason, limit=2_000)
+    return problems
+
+
+def planned(
+    store: GraphStore,
+    reading: Callable[[Callable[[ReadTx], Plan]], Plan],
+    across: Across,
+    chunk: Chunk,
+    check: ChunkCheck | None,
+) -> Plan | None:
+    """The chunk checked and planned (``reading`` runs the planning where the store reads:
+    the write's transaction, a read under a lease); None, with its problems added to
+    ``across.problems``, when it has any — and for every chunk after a problem: those are
+    checked but not planned to be written."""
+    problems = across.check(chunk)
+    if check is not None and not problems and not across.problems:
+        check(chunk.batch)
+    batch = chunk.batch
+    try:
+        plan = reading(lambda tx: store._prepare(tx, batch, problems, across.created))
+    except ValidationFailed as exc:
+        across.problems += exc.problems
+        return None
+    return None if across.problems else plan
+
+
+def stream_write(
+    store: GraphStore,
+    source: Source,
+    actor: str,
+    progress: Progress | None,
+    reason: str | None,
+    check: ChunkCheck | None,
+    at: str,
+) -> WriteResult:
+    """Every chunk of ``source`` in one transaction of ``store`` (see the module's docstring)."""
+    if problems := named_problems(actor, reason):
+        raise ValidationFailed(problems)
+    report = progress or (lambda done, total: None)
+    across = Across(store.model)
+
+    def work(tx: WriteTx) -> WriteResult:
+        tally = Tally()
+        for chunk in collected(source.chunks(store.stream_chunk)):
+            plan = planned(store, lambda work: work(tx), across, chunk, check)
+            if plan is not None and plan.mutations:
+                first, last = tx.apply(plan, actor, at, lambda done, total: None, reason)
+                tally.add(plan.result(first, last))
+            elif plan is not None:
+                tally.unchanged += plan.unchanged
+            report(chunk.done, source.total)
+        if across.problems:
+            raise ValidationFailed(across.problems)  # the transaction is rolled back
+        return tally.result()
+
+    return store._run_write(work)
+
+
+def collected(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """``chunks``, with the cyclic garbage collector kept to each chunk's own objects.
+
+    Left to run, it scanned what the write keeps across chunks (:class:`Across`: a tuple a
+    relationship) over and over; paused throughout, the cycles a chunk leaves (a Neo4j
+    driver's results) would pile up. So it is paused, and after each chunk the young
+    generations are collected: what survives them is never scanned again."""
+    with paused_gc():
+        for chunk in chunks:
+            yield chunk
+            gc.collect(1)

@@ -1,0 +1,183 @@
+"""An import read a chunk at a time (servicegraph.graph.streamed): the same outcome as the whole
+file written at once, every problem of every chunk reported, and nothing left of it when a
+chunk after the first is refused — on SQLite (one transaction) and Neo4j (slices under a lease,
+undone from the journal). Small chunks and slices make a few hundred items many of each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from servicegraph.errors import RuleViolation, ValidationFailed
+from servicegraph.graph.model import Model
+from servicegraph.graph.neo4j_store import Neo4jStore
+from servicegraph.graph.records import Batch
+from servicegraph.graph.sqlite_store import SqliteStore
+from servicegraph.graph.store import GraphStore
+from servicegraph.processes import interchange
+from servicegraph.processes.demo import generate_estate
+from tests.test_bulk_write import content
+
+CHUNK = 37
+
+
+@pytest.fixture
+def chunked(store: GraphStore) -> GraphStore:
+    store.stream_chunk = CHUNK
+    if isinstance(store, Neo4jStore):
+        store.bulk_slice = 25  # slices of a chunk, two written side by side
+    return store
+
+
+def as_file(path: Path, batch: Batch, first: str = "cis", prefix: str = "") -> Path:
+    """``batch`` as an import file (its ids prefixed: another estate than the demo's)."""
+    sections = {
+        "cis": [{**c.to_dict(with_version=False), "id": prefix + c.id} for c in batch.cis],
+        "relationships": [
+            {**r.to_dict(), "source": prefix + r.source, "target": prefix + r.target}
+            for r in batch.relationships
+        ],
+    }
+    order = [first, "relationships" if first == "cis" else "cis"]
+    path.write_bytes(orjson.dumps({k: sections[k] for k in order}, option=orjson.OPT_INDENT_2))
+    return path
+
+
+@pytest.mark.parametrize("first", ["cis", "relationships"])
+def test_an_import_in_chunks_stores_what_the_whole_batch_stores(
+    chunked: GraphStore, tmp_path: Path, model: Model, first: str
+) -> None:
+    """Many chunks of CIs, then of relationships between CIs of earlier chunks (not looked up:
+    created by the import) — also from a file that lists its relationships first."""
+    batch = generate_estate(200)
+    path = as_file(tmp_path / "estate.json", batch, first)
+    ticks: list[tuple[int, int]] = []
+    result = interchange.import_files(chunked, [path], progress=lambda d, t: ticks.append((d, t)))
+    with SqliteStore(tmp_path / "whole.db", model) as whole:
+        whole.write(batch, "import")
+        assert content(chunked) == content(whole)
+    total = len(batch)
+    assert (result.created, result.first_seq, result.last_seq) == (total, 1, total)
+    assert len(ticks) > total // CHUNK and ticks[-1][0] == ticks[-1][1]  # bytes read, to the end
+    assert [e.seq for e in chunked.journal(limit=total + 1)] == list(range(1, total + 1))
+    # Read again: every record compared with the stored one (looked up this time), none written.
+    again = interchange.import_files(chunked, [path])
+    assert (again.unchanged, again.created, again.updated) == (total, 0, 0)
+    assert chunked.head_seq() == total
+
+
+def test_every_problem_of_every_chunk_is_reported_and_nothing_of_the_import_remains(
+    chunked: GraphStore, tmp_path: Path
+) -> None:
+    chunked.write(generate_estate(200), "setup")
+    before, head = content(chunked), chunked.head_seq()
+    data = orjson.loads(
+        as_file(tmp_path / "new.json", generate_estate(200), prefix="new-").read_bytes()
+    )
+    cis, rels = data["cis"], data["relationships"]
+    cis.insert(100, dict(cis[2]))  # the same id as a CI three chunks before
+    rels.append(dict(rels[0]))  # a relationship of the first relationship chunk, again
+    rels.append({"source": cis[0]["id"], "type": "DEPENDS_ON", "target": "nowhere"})
+    cis.append({"id": "odd", "class": "no_such_class", "name": "odd"})
+    path = tmp_path / "bad.json"
+    path.write_bytes(orjson.dumps({"cis": cis, "relationships": rels}))
+    with pytest.raises(ValidationFailed) as caught:
+        interchange.import_files(chunked, [path])
+    found = {(p.location, p.field): p.reason for p in caught.value.problems}
+    n = len(rels)
+    assert "also at bad.json: cis[2]" in found["bad.json: cis[100]", "id"]
+    assert "no_such_class" in found[f"bad.json: cis[{len(cis) - 1}]", "class"]
+    assert "also earlier in this import" in found[f"bad.json: relationships[{n - 2}]", "type"]
+    assert "'nowhere'" in found[f"bad.json: relationships[{n - 1}]", "target"]
+    assert len(found) == 4
+    # Chunks before the first problem were written, and undone: the graph is as before.
+    assert content(chunked) == before
+    if isinstance(chunked, SqliteStore):
+        assert chunked.head_seq() == head  # one transaction, rolled back
+    else:
+        assert any("were rolled back" in note for note in caught.value.__notes__)
+    assert interchange.import_files(
+        chunked, [as_file(tmp_path / "ok.json", generate_estate(200), prefix="ok-")]
+    ).created
+
+
+def test_a_chunk_refused_in_the_middle_undoes_the_chunks_written_before(
+    chunked: GraphStore, tmp_path: Path
+) -> None:
+    """A chunk check that raises (``servicegraph import`` refuses to retire a CI an active
+    change holds) stops the import after earlier chunks were written: all of it is undone."""
+    chunked.write(generate_estate(200), "setup")
+    before = content(chunked)
+    seen: list[int] = []
+
+    def refuse_the_fourth(chunk: Batch) -> None:
+        seen.append(len(chunk))
+        if len(seen) == 4:
+            raise RuleViolation("ci_under_active_change", "held by RFC-1")
+
+    path = as_file(tmp_path / "estate.json", generate_estate(200), prefix="new-")
+    with pytest.raises(RuleViolation, match="RFC-1"):
+        interchange.import_files(chunked, [path], check=refuse_the_fourth)
+    assert seen[:3] == [CHUNK] * 3
+    assert content(chunked) == before
+    # nothing holds the store afterwards: the same import goes through
+    assert interchange.import_files(chunked, [path]).created == len(generate_estate(200))
+
+
+def test_csv_and_json_files_import_together_every_ci_first(
+    sqlite_store: SqliteStore, tmp_path: Path
+) -> None:
+    """Relationships of one file may join CIs of another file read after it."""
+    sqlite_store.stream_chunk = 3
+    (tmp_path / "rels.csv").write_text("source,type,target\nvm-1,HOSTED_ON,h-1\n")
+    path = tmp_path / "cis.json"
+    path.write_text(
+        '{"relationships": [{"source": "vm-2", "type": "HOSTED_ON", "target": "h-1"}],'
+        ' "cis": [{"id": "vm-1", "class": "vm", "name": "a"}, {"id": "vm-2", "class": "vm",'
+        ' "name": "b"}, {"id": "h-1", "class": "host", "name": "h"}]}'
+    )
+    result = interchange.import_files(sqlite_store, [tmp_path / "rels.csv", path])
+    assert result.created == 5
+    rels: set[Any] = {r.key for r in sqlite_store.iter_relationships()}
+    assert rels == {("vm-1", "HOSTED_ON", "h-1"), ("vm-2", "HOSTED_ON", "h-1")}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"cis": [], "cis": []}', '"cis" is given twice'),
+        ('{"cis": {}}', "expected a list"),
+        ('{"cis": []} []', "extra data after the document"),
+        ('{"cis": [{"id": "a", "class": "vm", "name": "a"} {"id": "b"}]}', "',' or ']'"),
+    ],
+)
+def test_a_document_of_the_wrong_shape_is_named(
+    sqlite_store: SqliteStore, tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "f.json"
+    path.write_text(text)
+    with pytest.raises(ValidationFailed, match=expected):
+        interchange.import_files(sqlite_store, [path])
+    assert sqlite_store.head_seq() == 0
+
+
+def test_json_read_across_blocks_is_read_whole(
+    sqlite_store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of a few characters: every item, name and number spans blocks, and is read
+    exactly; a malformed item is named by line and column however the blocks fall."""
+    from servicegraph.processes import import_source
+
+    monkeypatch.setattr(import_source, "BLOCK", 7)
+    batch = generate_estate(40)
+    batch.cis[0].attributes["mtbf_hours"] = 9876543  # a number cut by a block's end
+    path = as_file(tmp_path / "estate.json", batch)
+    interchange.import_files(sqlite_store, [path])
+    assert sqlite_store.get_ci(batch.cis[0].id).attributes["mtbf_hours"] == 9876543  # type: ignore[union-attr]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"cis": [\n  {"id": "a", "class": "vm", "name": "a"},\n  {"id": tru}\n]}')
+    with pytest.raises(ValidationFailed, match="malformed at line 3 column 10"):
+        interchange.import_files(sqlite_store, [bad])
