@@ -45,12 +45,10 @@ from servicegraph.graph.streamed import (
     Across,
     ChunkCheck,
     Source,
-    Tally,
     collected,
-    named_problems,
     planned,
 )
-from servicegraph.graph.validation import check_batch, check_name
+from servicegraph.graph.validation import check_batch, check_write_names
 
 if TYPE_CHECKING:
     from servicegraph.graph.neo4j_store import Neo4jStore, _Neo4jWriteTx
@@ -120,9 +118,7 @@ def bulk_write(
         return store.write(batch, actor, progress=progress, reason=reason)
     report = progress or (lambda done, total: None)
     with paused_gc():  # checking and planning a million items builds objects by the million
-        problems = check_name("write", "actor", actor, limit=200)
-        if reason is not None:
-            problems += check_name("write", "reason", reason, limit=2_000)
+        problems = check_write_names(actor, reason)
         named = bool(problems)  # an actor the lease cannot record: refused before it is taken
         problems += check_batch(store.model, batch)  # raised with the graph's, below
         if named:
@@ -166,16 +162,16 @@ def bulk_stream(
     same undo — the difference is when problems are found: a chunk is checked against the
     model and the graph just before its slices are written, so a problem in a later chunk
     stops the writing there, every remaining chunk is still checked (the error lists all), and
-    what was written is undone from the journal. ``:data:`WORKERS` slices are written side by
+    what was written is undone from the journal. :data:`WORKERS` slices are written side by
     side while the next chunk is read and planned."""
-    if problems := named_problems(actor, reason):
+    if problems := check_write_names(actor, reason):
         raise ValidationFailed(problems)
     report = progress or (lambda done, total: None)
     across = Across(store.model)
     lease = _claim(store, actor)
     tagged = (f"{reason} (bulk write {lease.id})" if reason else f"bulk write {lease.id}")[:2_000]
     written = _Written(0, lambda done, total: None)
-    tally = Tally()
+    result = WriteResult()
     try:
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="bulk-write") as pool:
             writing = _Slices(pool, written)
@@ -183,7 +179,7 @@ def bulk_stream(
                 for chunk in collected(source.chunks(store.stream_chunk)):
                     plan = planned(store, store._run_read, across, chunk, check)
                     if plan is not None:
-                        tally.add(plan.result(None, None))
+                        result = result.then(plan.result(None, None))
                         for phase in _phases(plan):
                             for part in slices(phase, size):
                                 writing.submit(
@@ -202,10 +198,10 @@ def bulk_stream(
         if across.problems:
             raise ValidationFailed(across.problems)
     except BaseException as exc:
-        _undo_after(store, lease, actor, exc, written.done, tally.created + tally.updated)
+        _undo_after(store, lease, actor, exc, written.done, result.created + result.updated)
         raise
     _release(store, lease)
-    return replace(tally.result(), first_seq=written.first, last_seq=written.last)
+    return replace(result, first_seq=written.first, last_seq=written.last)
 
 
 class _Slices:

@@ -371,6 +371,17 @@ class WriteResult:
     first_seq: int | None = None
     last_seq: int | None = None
 
+    def then(self, later: WriteResult) -> WriteResult:
+        """This result followed by ``later``'s, as one (the chunks of a streamed write)."""
+        return WriteResult(
+            self.created + later.created,
+            self.updated + later.updated,
+            self.deleted + later.deleted,
+            self.unchanged + later.unchanged,
+            self.first_seq if self.first_seq is not None else later.first_seq,
+            later.last_seq if later.last_seq is not None else self.last_seq,
+        )
+
 
 _PATH_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -38,7 +38,11 @@ from servicegraph.graph.records import (
     relationship_entity,
 )
 from servicegraph.graph.streamed import CHUNK, ChunkCheck, Source, stream_write
-from servicegraph.graph.validation import check_against_store, check_batch, check_name
+from servicegraph.graph.validation import (
+    check_against_store,
+    check_batch,
+    check_write_names,
+)
 from servicegraph.graph.values import text_problem
 
 __all__ = [
@@ -172,9 +176,7 @@ class GraphStore(ABC):
         if not len(batch):
             return WriteResult()
         with paused_gc():  # checking and planning a large batch builds objects by the million
-            problems = check_name("write", "actor", actor, limit=200)
-            if reason is not None:
-                problems += check_name("write", "reason", reason, limit=2_000)
+            problems = check_write_names(actor, reason)
             stamp = self._journal_time(at, problems) if at is not None else None
             problems += check_batch(self.model, batch)  # the store's checks add theirs: one list
             return self._run_write(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from servicegraph.errors import Problem, ValidationFailed
 from servicegraph.graph.gcpause import paused_gc
 from servicegraph.graph.records import Batch, WriteResult
-from servicegraph.graph.validation import Earlier, check_batch, check_name
+from servicegraph.graph.validation import Earlier, check_batch, check_write_names
 
 if TYPE_CHECKING:
     from servicegraph.graph.model import Model
@@ -37,9 +37,7 @@ __all__ = [
     "Chunk",
     "ChunkCheck",
     "Source",
-    "Tally",
     "collected",
-    "named_problems",
     "planned",
     "stream_write",
 ]
@@ -89,40 +87,6 @@ class Across:
         return chunk.problems + check_batch(self.model, chunk.batch, self.earlier)
 
 
-@dataclass
-class Tally:
-    """What the chunks written so far did, summed into one :class:`WriteResult`."""
-
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    first_seq: int | None = None
-    last_seq: int | None = None
-
-    def add(self, result: WriteResult) -> None:
-        self.created += result.created
-        self.updated += result.updated
-        self.deleted += result.deleted
-        self.unchanged += result.unchanged
-        if result.first_seq is not None:
-            self.first_seq = self.first_seq if self.first_seq is not None else result.first_seq
-            self.last_seq = result.last_seq
-
-    def result(self) -> WriteResult:
-        return WriteResult(
-            self.created, self.updated, self.deleted, self.unchanged, self.first_seq, self.last_seq
-        )
-
-
-def named_problems(actor: str, reason: str | None) -> list[Problem]:
-    """What is wrong with the names a write is journaled under (raised before anything)."""
-    problems = check_name("write", "actor", actor, limit=200)
-    if reason is not None:
-        problems += check_name("write", "reason", reason, limit=2_000)
-    return problems
-
-
 def planned(
     store: GraphStore,
     reading: Callable[[Callable[[ReadTx], Plan]], Plan],
@@ -156,26 +120,28 @@ def stream_write(
     at: str,
 ) -> WriteResult:
     """Every chunk of ``source`` in one transaction of ``store`` (see the module's docstring)."""
-    if problems := named_problems(actor, reason):
+    if problems := check_write_names(actor, reason):
         raise ValidationFailed(problems)
     report = progress or (lambda done, total: None)
     across = Across(store.model)
 
     def work(tx: WriteTx) -> WriteResult:
-        tally = Tally()
+        result = WriteResult()
         for chunk in collected(source.chunks(store.stream_chunk)):
             plan = planned(store, lambda work: work(tx), across, chunk, check)
-            if plan is not None and plan.mutations:
-                first, last = tx.apply(plan, actor, at, lambda done, total: None, reason)
-                tally.add(plan.result(first, last))
-            elif plan is not None:
-                tally.unchanged += plan.unchanged
+            if plan is not None:
+                seqs = tx.apply(plan, actor, at, _quiet, reason) if plan.mutations else (0, 0)
+                result = result.then(plan.result(*seqs))
             report(chunk.done, source.total)
         if across.problems:
             raise ValidationFailed(across.problems)  # the transaction is rolled back
-        return tally.result()
+        return result
 
     return store._run_write(work)
+
+
+def _quiet(done: int, total: int) -> None:
+    """No progress reported: a streamed write reports its source's."""
 
 
 def collected(chunks: Iterator[Chunk]) -> Iterator[Chunk]:

@@ -22,6 +22,7 @@ __all__ = [
     "check_batch",
     "check_name",
     "check_required",
+    "check_write_names",
 ]
 
 MAX_ID_LENGTH = 200
@@ -179,6 +180,14 @@ def check_against_store(
         for i, ident in enumerate(ids):
             if ident not in stored:
                 problems.append(Problem(f"{label}[{i}]", "id", f"no CI {ident!r} in the store"))
+    return problems
+
+
+def check_write_names(actor: str, reason: str | None) -> list[Problem]:
+    """What is wrong with the names a write is journaled under: its actor and its reason."""
+    problems = check_name("write", "actor", actor, limit=200)
+    if reason is not None:
+        problems += check_name("write", "reason", reason, limit=2_000)
     return problems
 
 

@@ -130,6 +130,7 @@ class FileSource:
             if kinds[path] != "json":
                 yield from csv_records(self.model, path, self._texts)
             elif (yield from self._json(path, wanted)):  # its relationships came first
+                self._passed += sizes[path]
                 self.total += sizes[path]
                 yield from self._json(path, ("relationships",))
             self._passed += sizes[path]
@@ -138,15 +139,11 @@ class FileSource:
         """One pass over a JSON file: the items of the ``wanted`` sections and the problems
         (those of the document's shape by the pass that reads its CIs). Relationships met
         before the CIs are passed over when both are wanted: returns True when it did so."""
-        passed_over = False
+        passed_over, started = False, set[str]()
+        heads = {section: f"{path.name}: {section}[" for section in SECTIONS}
         with path.open("rb") as fh:
             self._text = text = _Text(fh, path)
-            started: set[str] = set()
             try:
-                texts = self._texts
-                shared = texts.setdefault
-                name = path.name
-                heads = {section: f"{name}: {section}[" for section in SECTIONS}
                 for found in _document(text, "cis" in wanted, started):
                     if isinstance(found, Problem):
                         yield found
@@ -156,30 +153,32 @@ class FileSource:
                         continue
                     if section == "relationships" and "cis" in wanted and "cis" not in started:
                         passed_over = True
-                        continue
-                    if type(value) is not dict or not value.keys() <= KEYS[section]:
-                        yield _item_problem(name, section, index, value)
-                        continue
-                    # field types are checked by validation, with their places
-                    item: Any = value
-                    if section == "cis":
-                        a, b = item.get("id"), item.get("class")
-                        a = shared(a, a) if type(a) is str else a
-                        b = shared(b, b) if type(b) is str else b
-                        attributes = item.get("attributes", {})
-                        record: CI | Relationship = CI(a, b, item.get("name"), attributes)
+                    elif type(value) is not dict or not value.keys() <= KEYS[section]:
+                        yield _item_problem(path.name, section, index, value)
                     else:
-                        a, b, c = item.get("source"), item.get("type"), item.get("target")
-                        a = shared(a, a) if type(a) is str else a
-                        b = shared(b, b) if type(b) is str else b
-                        c = shared(c, c) if type(c) is str else c
-                        record = Relationship(a, b, c, item.get("attributes", {}))
-                    yield section, record, (heads[section], index, "]")
+                        record = _record(section, value, self._texts)
+                        yield section, record, (heads[section], index, "]")
             except _Malformed as exc:
                 yield Problem(str(path), "json", str(exc))
             finally:
                 self._text = None
         return passed_over
+
+
+def _record(section: str, item: Any, texts: dict[str, str]) -> CI | Relationship:
+    """The record of a JSON item (its field types are checked by validation, with its place);
+    ids and types are the strings of ``texts`` (one object however often the files name one)."""
+    shared = texts.setdefault
+    if section == "cis":
+        ident, cls = item.get("id"), item.get("class")
+        ident = shared(ident, ident) if type(ident) is str else ident
+        cls = shared(cls, cls) if type(cls) is str else cls
+        return CI(ident, cls, item.get("name"), item.get("attributes", {}))
+    source, rel_type, target = item.get("source"), item.get("type"), item.get("target")
+    source = shared(source, source) if type(source) is str else source
+    rel_type = shared(rel_type, rel_type) if type(rel_type) is str else rel_type
+    target = shared(target, target) if type(target) is str else target
+    return Relationship(source, rel_type, target, item.get("attributes", {}))
 
 
 def csv_records(model: Model, path: Path, texts: dict[str, str]) -> Iterator[Found]:
