@@ -172,6 +172,7 @@ def test_json_read_across_blocks_is_read_whole(
     from servicegraph.processes import import_source
 
     monkeypatch.setattr(import_source, "BLOCK", 7)
+    monkeypatch.setattr(import_source, "_AHEAD", 0)  # decode up to the block's end
     batch = generate_estate(40)
     batch.cis[0].attributes["mtbf_hours"] = 9876543  # a number cut by a block's end
     path = as_file(tmp_path / "estate.json", batch)

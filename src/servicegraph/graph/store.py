@@ -260,9 +260,9 @@ class GraphStore(ABC):
         named += [k[i] for k in batch.delete_relationships if len(k) == 3 for i in (0, 2)]
         # Ids that check_batch refused (e.g. not valid Unicode) cannot be stored: not looked up.
         texts = {i for i in named if isinstance(i, str)}
-        if earlier:
-            texts -= earlier.keys()
-        stored = tx.fetch_cis({i for i in texts if _storable(i)})
+        # (not ``texts -= earlier.keys()``: that walks all of ``earlier``, a chunk at a time)
+        known = earlier or {}
+        stored = tx.fetch_cis({i for i in texts if i not in known and _storable(i)})
         if earlier is not None:
             for ci in batch.cis:
                 if type(ci.id) is str and type(ci.cls) is str and ci.id not in stored:

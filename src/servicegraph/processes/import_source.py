@@ -38,6 +38,7 @@ BLOCK = 4 << 20  # characters of JSON text decoded at a time
 # An item longer than this is refused anyway (an attribute map holds at most MAX_JSON_BYTES):
 # a decode that still fails with this much text after it is the file's error, not the block's end.
 ITEM_MAX = 4 * MAX_JSON_BYTES
+_AHEAD = 1 << 16  # characters kept ahead of the position while items are read
 SECTIONS = ("cis", "relationships")
 KEYS = {
     "cis": frozenset({"id", "class", "name", "attributes"}),
@@ -88,12 +89,14 @@ class FileSource:
             if isinstance(found, Problem):
                 problems.append(found)
                 continue
-            section, record, place = found
+            section, record, (head, index, tail) = found
             counts[section] += 1
-            if isinstance(record, CI):
-                batch.add_ci(record, place)
+            if isinstance(record, CI):  # the batch's lists filled here: a call less an item
+                batch.cis.append(record)
+                batch.ci_where.number(head, index, tail)
             else:
-                batch.add_relationship(record, place)
+                batch.relationships.append(record)
+                batch.rel_where.number(head, index, tail)
             n += 1
             if n >= size:
                 yield Chunk(batch, problems, min(self._done(), self.total))
@@ -153,7 +156,7 @@ class FileSource:
                         continue
                     if section == "relationships" and "cis" in wanted and "cis" not in started:
                         passed_over = True
-                    elif type(value) is not dict or not value.keys() <= KEYS[section]:
+                    elif type(value) is not dict or not KEYS[section].issuperset(value):
                         yield _item_problem(path.name, section, index, value)
                     else:
                         record = _record(section, value, self._texts)
@@ -384,6 +387,8 @@ class _Text:
         scan, separator = _SCAN, _SEPARATOR.match
         while True:
             buf = self.buf
+            if len(buf) - self.pos < _AHEAD and self.more():
+                continue  # the next block first: a decode cut by the end costs an exception
             try:
                 value, end = scan(buf, self.pos)
                 found = separator(buf, end)
