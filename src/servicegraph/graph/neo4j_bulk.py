@@ -178,6 +178,8 @@ def bulk_stream(
             try:
                 for chunk in collected(source.chunks(store.stream_chunk)):
                     plan = planned(store, store._run_read, across, chunk, check)
+                    if plan is None or not plan.mutations:  # still here: nothing else says so
+                        _beat(store, lease, "checking" if across.problems else "writing")
                     if plan is not None:
                         result = result.then(plan.result(None, None))
                         for phase in _phases(plan):
@@ -202,6 +204,12 @@ def bulk_stream(
         raise
     _release(store, lease)
     return replace(result, first_seq=written.first, last_seq=written.last)
+
+
+def _beat(store: Neo4jStore, lease: ImportLease, state: str) -> None:
+    """The lease's heartbeat, from a chunk that wrote no slice (each slice beats it): a long run
+    of unchanged or refused chunks would otherwise look like a dead import after STALE s."""
+    store._run_write(lambda tx: None, lease=lease.id, state=state)
 
 
 class _Slices:
