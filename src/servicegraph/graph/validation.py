@@ -44,9 +44,9 @@ def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> l
     """Problems visible from the batch and the model alone; with ``earlier``, also duplicates
     of what it holds (to which the batch is then added)."""
     problems: list[Problem] = []
-    # the first index of each id and relationship key, not its place: places are spelled out
+    streamed, earlier = earlier is not None, earlier or Earlier()
+    # the first number of each id and relationship key, not its place: places are spelled out
     # only for problems (an import names millions of items)
-    earlier = earlier or Earlier()
     good, seen, base = earlier.good, earlier.ids, len(earlier.places)
     places = earlier.places
     classes, replace, ci_where = model.classes, batch.replace, batch.ci_where
@@ -114,8 +114,9 @@ def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> l
                 Problem(where, "type", "duplicate relationship (also earlier in this import)")
             )
         seen_rels.setdefault(key, index)
-    earlier.keys.update(seen_rels)
-    places.extend(ci_where)
+    if streamed:
+        earlier.keys.update(seen_rels)
+        places.extend(ci_where)
     for i, ident in enumerate(batch.retire):
         problems.extend(_check_id(f"retire[{i}]", "id", ident))
     for i, ident in enumerate(batch.delete_cis):

@@ -3,10 +3,10 @@
 JSON: ``{"cis": [{"id", "class", "name", "attributes"}], "relationships": [{"source", "type",
 "target", "attributes"}]}``. CSV: a CI file (columns ``id,class,name`` then one column per attribute)
 and a relationship file (``source,type,target`` then attribute columns); cells are typed by the model,
-an empty cell is an absent attribute, ``string_list`` cells hold a JSON array. Reading collects every
-problem of every file before anything is written; the write is one transaction.
-Files are read a chunk at a time (:mod:`servicegraph.processes.import_source`), so an import
-holds a chunk in memory, not the files; what a write does with the chunks, all or nothing, is
+an empty cell is an absent attribute, ``string_list`` cells hold a JSON array. An import reports
+every problem of every file and leaves nothing of itself behind when there is one. Files are read
+a chunk at a time (:mod:`servicegraph.processes.import_source`), so an import holds a chunk in
+memory, not the files; how a write takes the chunks, all or nothing, is
 :mod:`servicegraph.graph.streamed`.
 """
 

@@ -85,8 +85,9 @@ def import_(
         ),
     ] = False,
 ) -> None:
-    """Validate files against the model and write them, all or nothing (SQLite: one
-    transaction; Neo4j: slices of 10,000 under a lease, rolled back if one fails)."""
+    """Validate files against the model and write them, read 20,000 items at a time, all or
+    nothing (SQLite: one transaction; Neo4j: slices of 10,000 under a lease, rolled back if
+    one fails)."""
     with _store(db, model, create=True) as store:
         source = FileSource(store.model, files, replace)
         who = Actor(actor, "admin")
