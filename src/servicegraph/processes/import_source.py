@@ -438,8 +438,8 @@ def _document(
             if key not in SECTIONS or key in seen:
                 text.value()  # read over (a malformed value is the problem to report)
                 if shape:
-                    twice = f'"{key}" is given twice' if key in seen else SHAPE
-                    yield Problem(path, "json", twice)
+                    why = "is given twice" if key in seen else f"is not a section; {SHAPE}"
+                    yield Problem(path, "json", f'"{key}" {why}')
             elif text.peek() != "[":
                 seen.add(key)
                 text.value()
