@@ -9,7 +9,7 @@ import pytest
 
 from servicegraph.errors import StaleVersion, ValidationFailed
 from servicegraph.graph import sqlite_store as sqlite_module
-from servicegraph.graph.records import CI, Batch, Relationship
+from servicegraph.graph.records import CI, Batch, Relationship, dump_json
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import MAX_PAGE_SIZE, GraphStore
 
@@ -362,12 +362,13 @@ def test_a_large_write_rebuilds_the_search_index_and_search_finds_what_it_wrote(
         db.execute("INSERT INTO cis_search(cis_search) VALUES ('integrity-check')")
 
 
-def test_a_write_that_doubles_the_journal_rebuilds_its_entity_index(
+def test_a_write_that_doubles_the_journal_rebuilds_the_secondary_indexes(
     sqlite_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A write at least as large as the journal before it builds the journal's entity index
-    once at its end instead of entry by entry: the index is there after it (and each CI's
-    history reads through it), and a write that fails half-way leaves it as it was."""
+    """A write at least as large as the journal before it builds the secondary indexes (the
+    journal's by entity, CIs' by class and name, relationships' by target) once at its end
+    instead of row by row: they are all there after it (and each CI's history reads through
+    its index), and a write that fails half-way leaves them as they were."""
     monkeypatch.setattr(sqlite_module, "_REBUILD_SEARCH_AT", 50)
     store = sqlite_store
 
@@ -378,11 +379,25 @@ def test_a_write_that_doubles_the_journal_rebuilds_its_entity_index(
             ).fetchall()
         return [row[-1] for row in plan]
 
+    def indexes() -> list[tuple[str, str]]:
+        with sqlite3.connect(store.path) as db:
+            return db.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                "ORDER BY name"
+            ).fetchall()
+
+    created = indexes()
+    assert {name for name, _ in created} >= {
+        "cis_class", "cis_name", "relationships_target", "journal_entity"
+    }  # fmt: skip
     store.upsert([CI("host-1", "host", "Hypervisor")])
     batch = Batch()
     for i in range(60):
         batch.add_ci(CI(f"vm-{i:02}", "vm", f"Payments node {i}"))
+    for i in range(60):
+        batch.add_relationship(Relationship(f"vm-{i:02}", "HOSTED_ON", "host-1"))
     store.write(batch)
+    assert indexes() == created
     assert any("journal_entity" in step for step in indexed())
     assert [e.entity for e in store.journal(entity="vm-07")] == ["vm-07"]
 
@@ -390,14 +405,15 @@ def test_a_write_that_doubles_the_journal_rebuilds_its_entity_index(
         raise KeyboardInterrupt
 
     failing = Batch()
-    for i in range(100):  # more entries than the journal holds (61): a rebuild, rolled back
+    for i in range(130):  # more entries than the journal holds (121): a rebuild, rolled back
         failing.add_ci(CI(f"db-{i:02}", "database", f"Orders {i}"))
     with pytest.raises(KeyboardInterrupt):
         store.write(failing, progress=interrupt)
+    assert indexes() == created
     assert any("journal_entity" in step for step in indexed())
-    assert store.head_seq() == 61 and store.get_ci("db-00") is None
+    assert store.head_seq() == 121 and store.get_ci("db-00") is None
     store.upsert([CI("vm-07", "vm", "Renamed")])
-    assert [e.seq for e in store.journal(entity="vm-07")] == [9, 62]
+    assert [e.seq for e in store.journal(entity="vm-07")] == [9, 122]
 
 
 def test_attribute_columns_read_paths_alike_on_both_stores(store: GraphStore) -> None:
@@ -425,3 +441,27 @@ def test_attribute_columns_read_paths_alike_on_both_stores(store: GraphStore) ->
     assert c["nothing"] == [None, None]
     with pytest.raises(ValidationFailed):
         store.attribute_columns("incident", ["state'); DROP TABLE cis; --"])
+
+
+def test_sqlite_stores_text_exactly_as_written(sqlite_store: SqliteStore) -> None:
+    """Rows reach SQLite as one JSON array a statement (``json_each``): names, attribute texts
+    and journal entries come back character for character — quotes, backslashes, escapes that
+    look like JSON, tabs and line breaks, accents, emoji — and the stored text is the same
+    compact JSON a row-by-row insert stored."""
+    tricky = 'a "quoted" \\ back\\slash \\u0041 \\n not a newline\tTab\nline 2 é 𝄞 🙂 {"x": [1]}'
+    name = 'Payments "blue" \\ 𝄞 é'
+    batch = Batch()
+    batch.add_ci(CI("host-1", "host", name, {"rack": tricky, "status": "active"}))
+    batch.add_ci(CI("vm-1", "vm", "vm one", {"hypervisor": "kvm"}))
+    batch.add_relationship(Relationship("vm-1", "HOSTED_ON", "host-1"))
+    reason = 'for "RFC-7" \\ \\u0041 é 🙂'
+    sqlite_store.write(batch, "tester", reason=reason)
+    host = sqlite_store.get_ci("host-1")
+    assert host is not None and host.name == name and host.attributes["rack"] == tricky
+    entries = sqlite_store.journal(entity="host-1")
+    assert entries[0].after == host.to_dict() and entries[0].reason == reason
+    with sqlite3.connect(sqlite_store.path) as db:
+        stored = db.execute("SELECT attributes FROM cis WHERE id = 'host-1'").fetchone()[0]
+        after = db.execute("SELECT after FROM journal WHERE entity = 'host-1'").fetchone()[0]
+    assert stored == dump_json({"rack": tricky, "status": "active"})
+    assert after == dump_json(host.to_dict())

@@ -5,20 +5,23 @@ undone from the journal). Small chunks and slices make a few hundred items many 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from servicegraph.errors import RuleViolation, ValidationFailed
+from servicegraph.errors import RuleViolation, StoreUnavailable, ValidationFailed
 from servicegraph.graph.model import Model
 from servicegraph.graph.neo4j_store import Neo4jStore
 from servicegraph.graph.records import Batch
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
+from servicegraph.graph.streamed import Chunk
 from servicegraph.processes import interchange
 from servicegraph.processes.demo import generate_estate
+from servicegraph.processes.import_source import FileSource
 from tests.test_bulk_write import content
 
 CHUNK = 37
@@ -134,6 +137,55 @@ def test_a_chunk_refused_in_the_middle_undoes_the_chunks_written_before(
     assert content(chunked) == before
     # nothing holds the store afterwards: the same import goes through
     assert interchange.import_files(chunked, [path]).created == len(generate_estate(200))
+
+
+class _Interrupted:
+    """A file read as ``servicegraph import`` reads it, and Ctrl-C pressed at its ``at``-th
+    chunk (the chunks before it planned and handed to the writing thread)."""
+
+    def __init__(self, source: FileSource, at: int) -> None:
+        self.source, self.at, self.total = source, at, source.total
+
+    def chunks(self, size: int) -> Iterator[Chunk]:
+        for n, chunk in enumerate(self.source.chunks(size), start=1):
+            if n == self.at:
+                raise KeyboardInterrupt
+            yield chunk
+
+
+def test_sqlite_ctrl_c_while_chunks_are_written_behind_the_reading_leaves_nothing(
+    sqlite_store: SqliteStore, tmp_path: Path, model: Model
+) -> None:
+    """SQLite writes each chunk in a thread of its own while the next is read: Ctrl-C in the
+    reading waits for the statement running, then rolls everything back; the store is free."""
+    sqlite_store.stream_chunk = CHUNK
+    sqlite_store.write(generate_estate(200), "setup")
+    before, head = content(sqlite_store), sqlite_store.head_seq()
+    path = as_file(tmp_path / "estate.json", generate_estate(200), prefix="new-")
+    with pytest.raises(KeyboardInterrupt):
+        sqlite_store.write_stream(_Interrupted(FileSource(model, [path]), at=12), "import")
+    assert content(sqlite_store) == before and sqlite_store.head_seq() == head
+    assert interchange.import_files(sqlite_store, [path]).created == len(generate_estate(200))
+
+
+def test_sqlite_a_write_failing_behind_the_reading_stops_the_import_and_undoes_it(
+    sqlite_store: SqliteStore, tmp_path: Path
+) -> None:
+    """A statement of the writing thread that fails (here SQLite's own "database or disk is
+    full", from a size limit on the file) ends the import with the store's error, naming it;
+    nothing of the import remains and the next one goes through."""
+    sqlite_store.stream_chunk = CHUNK
+    sqlite_store.write(generate_estate(200), "setup")
+    before, head = content(sqlite_store), sqlite_store.head_seq()
+    path = as_file(tmp_path / "estate.json", generate_estate(200), prefix="new-")
+    db = sqlite_store._writer
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages + 40}")  # room for a few chunks, not all
+    with pytest.raises(StoreUnavailable, match="full"):
+        interchange.import_files(sqlite_store, [path])
+    assert content(sqlite_store) == before and sqlite_store.head_seq() == head
+    db.execute("PRAGMA max_page_count = 1073741823")
+    assert interchange.import_files(sqlite_store, [path]).created == len(generate_estate(200))
 
 
 def test_csv_and_json_files_import_together_every_ci_first(

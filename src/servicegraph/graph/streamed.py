@@ -18,6 +18,8 @@ back; Neo4j writes them in slices under a lease and undoes them from the journal
 from __future__ import annotations
 
 import gc
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -127,18 +129,81 @@ def stream_write(
     across = Across(store.model)
 
     def work(tx: WriteTx) -> WriteResult:
-        result = WriteResult()
-        for chunk in collected(source.chunks(store.stream_chunk), cycles=False):
-            plan = planned(store, lambda work: work(tx), across, chunk, check)
-            if plan is not None:
-                seqs = tx.apply(plan, actor, at, _quiet, reason) if plan.mutations else (0, 0)
-                result = result.then(plan.result(*seqs))
-            report(chunk.done, source.total)
+        behind = _Behind(lambda plan: tx.apply(plan, actor, at, _quiet, reason))
+        try:
+            for chunk in collected(source.chunks(store.stream_chunk), cycles=False):
+                plan = planned(store, lambda work: work(tx), across, chunk, check)
+                if plan is not None:
+                    behind.put(plan)
+                report(chunk.done, source.total)
+        except BaseException:
+            behind.close(abandon=True)  # the transaction is rolled back once nothing writes
+            raise
+        result = behind.close()  # raises what the writing raised
         if across.problems:
             raise ValidationFailed(across.problems)  # the transaction is rolled back
         return result
 
     return store._run_write(work)
+
+
+class _Behind:
+    """Writes each planned chunk in a thread of its own while the next one is read, checked and
+    planned: the store's statements (SQLite's: one per table and 10,000 rows, see
+    ``_SqliteWriteTx.apply``) run without the interpreter lock, beside the reading (100k-CI
+    import 6.5 -> 5.5 s). At most one plan waits. Planning a chunk reads the transaction
+    while an earlier one is written; it reads nothing those write: CIs this write created are
+    in ``Across.created``, neither looked up nor their relationships."""
+
+    def __init__(self, write: Callable[[Plan], tuple[int, int]]) -> None:
+        self._write = write
+        self._plans: queue.Queue[Plan | None] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._result = WriteResult()
+        self._thread = threading.Thread(target=self._run, name="stream-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, plan: Plan) -> None:
+        """Hand over a plan (waits while one waits already); raise what the writing raised."""
+        if self._error is not None:
+            raise self._error
+        self._plans.put(plan)
+
+    def _run(self) -> None:
+        while (plan := self._plans.get()) is not None:
+            if self._stop.is_set() or self._error is not None:
+                continue  # the write has failed: what remains is dropped
+            try:
+                seqs = self._write(plan) if plan.mutations else (0, 0)
+                self._result = self._result.then(plan.result(*seqs))
+            except BaseException as exc:  # re-raised in the reading thread
+                self._error = exc
+
+    def close(self, abandon: bool = False) -> WriteResult:
+        """Wait for the writing to end and return its result, or raise what it raised.
+        ``abandon`` (the reading failed): what waits is dropped; still wait for the statement
+        that runs, even through Ctrl-C, so that the rollback finds none running."""
+        if abandon:
+            self._stop.set()
+        interrupted: KeyboardInterrupt | None = None
+        sent = False
+        while True:
+            try:
+                if not sent:
+                    self._plans.put(None)
+                    sent = True
+                while self._thread.is_alive():
+                    self._thread.join(0.1)
+                break
+            except KeyboardInterrupt as exc:
+                self._stop.set()
+                interrupted = exc
+        if interrupted is not None and not abandon:
+            raise interrupted
+        if self._error is not None and not abandon:
+            raise self._error
+        return self._result
 
 
 def _quiet(done: int, total: int) -> None:
