@@ -5,6 +5,7 @@ undone from the journal). Small chunks and slices make a few hundred items many 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import orjson
 import pytest
 
 from servicegraph.errors import RuleViolation, StoreUnavailable, ValidationFailed
+from servicegraph.graph import sqlite_store as sqlite_module
 from servicegraph.graph.model import Model
 from servicegraph.graph.neo4j_store import Neo4jStore
 from servicegraph.graph.records import Batch
@@ -137,6 +139,36 @@ def test_a_chunk_refused_in_the_middle_undoes_the_chunks_written_before(
     assert content(chunked) == before
     # nothing holds the store afterwards: the same import goes through
     assert interchange.import_files(chunked, [path]).created == len(generate_estate(200))
+
+
+def test_sqlite_an_import_in_chunks_rebuilds_its_indexes_once_and_they_hold(
+    sqlite_store: SqliteStore, tmp_path: Path, model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import large enough to drop the search and secondary indexes (here from 50 CIs)
+    drops them in its writing thread while the reading thread plans the next chunk on the same
+    transaction, and builds them at the end: they are all there, consistent, and searched."""
+    monkeypatch.setattr(sqlite_module, "_REBUILD_SEARCH_AT", 50)
+    sqlite_store.stream_chunk = CHUNK
+    with sqlite3.connect(sqlite_store.path) as db:
+        indexes = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        ).fetchall()
+    batch = generate_estate(200)
+    interchange.import_files(sqlite_store, [as_file(tmp_path / "estate.json", batch)])
+    with SqliteStore(tmp_path / "whole.db", model) as whole:
+        whole.write(batch, "import")
+        assert content(sqlite_store) == content(whole)
+    with sqlite3.connect(sqlite_store.path) as db:
+        assert (
+            indexes
+            == db.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+            ).fetchall()
+        )
+        db.execute("INSERT INTO cis_search(cis_search) VALUES ('integrity-check')")
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    some = batch.cis[len(batch.cis) // 2]
+    assert sqlite_store.count_cis(text=some.id) >= 1
 
 
 class _Interrupted:
