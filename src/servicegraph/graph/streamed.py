@@ -9,7 +9,8 @@ to chunk is a few dozen bytes a CI and a relationship key, not the records.
 
 **One outcome.** After the first problem nothing more is written, but every remaining chunk is
 still read and checked: the error lists every problem of the source, as a whole-batch write
-does. Then what was written is undone — SQLite writes every chunk in one transaction, rolled
+does. Then what was written is undone — SQLite writes every chunk in one transaction (each
+chunk by a thread of its own while the next is read and planned, :class:`_Behind`), rolled
 back; Neo4j writes them in slices under a lease and undoes them from the journal
 (:func:`servicegraph.graph.neo4j_bulk.bulk_stream`). A source that fails to read half-way
 (malformed JSON at byte 600,000,000) ends it the same way, its problem named.
