@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
@@ -17,6 +18,7 @@ from servicegraph.errors import RuleViolation, StoreUnavailable, ValidationFaile
 from servicegraph.graph import sqlite_store as sqlite_module
 from servicegraph.graph.model import Model
 from servicegraph.graph.neo4j_store import Neo4jStore
+from servicegraph.graph.packed_keys import PackedKeys
 from servicegraph.graph.records import Batch
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
@@ -116,6 +118,56 @@ def test_every_problem_of_every_chunk_is_reported_and_nothing_of_the_import_rema
     assert interchange.import_files(
         chunked, [as_file(tmp_path / "ok.json", generate_estate(200), prefix="ok-")]
     ).created
+
+
+def test_a_relationship_between_stored_cis_given_twice_chunks_apart_is_named(
+    chunked: GraphStore, tmp_path: Path
+) -> None:
+    """Relationship keys of earlier chunks are kept as numbers of their ids (PackedKeys): the
+    ids of CIs already stored get theirs when a relationship first names them, and a key given
+    again three chunks later is still found — the same ends in the other direction is not one."""
+    batch = generate_estate(200)
+    chunked.write(batch, "setup")
+    hosts = [c.id for c in batch.cis if c.cls == "host"][:2]
+    twice = {"source": hosts[0], "type": "DEPENDS_ON", "target": hosts[1]}
+    rels = [dict(twice), {"source": hosts[1], "type": "DEPENDS_ON", "target": hosts[0]}]
+    rels += [
+        {"source": c.id, "type": "DEPENDS_ON", "target": hosts[0]}
+        for c in batch.cis
+        if c.cls == "vm"
+    ][: 3 * CHUNK]
+    rels.append(dict(twice))
+    path = tmp_path / "again.json"
+    path.write_bytes(orjson.dumps({"relationships": rels}))
+    before = content(chunked)
+    with pytest.raises(ValidationFailed) as caught:
+        interchange.import_files(chunked, [path])
+    assert [(p.location, p.reason) for p in caught.value.problems] == [
+        (
+            f"again.json: relationships[{len(rels) - 1}]",
+            "duplicate relationship (also earlier in this import)",
+        )
+    ]
+    assert content(chunked) == before
+
+
+def test_packed_keys_hold_what_a_set_of_them_holds() -> None:
+    """Keys added a chunk at a time (runs merged as they grow) are found exactly as a set finds
+    them, and nothing else is."""
+    rng = np.random.default_rng(7)
+    keys = PackedKeys()
+    held: set[int] = set()
+    for size in [1, 5, 0, 300, 17, 1000, 2, 64, 64, 500]:
+        parts = [rng.integers(0, 40, size), rng.integers(0, 3, size), rng.integers(0, 40, size)]
+        packed = PackedKeys.pack(*parts)
+        asked = PackedKeys.pack(*[rng.integers(0, 40, 200), rng.integers(0, 3, 200),
+                                  rng.integers(0, 40, 200)])  # fmt: skip
+        assert keys.contains(asked).tolist() == [int(k) in held for k in asked]
+        keys.add(packed[~keys.contains(packed)])  # what it lacks, as check_batch adds
+        held.update(int(k) for k in packed)
+        assert len(keys) == len(held) and len(keys.runs) <= 1 + len(held).bit_length()
+    with pytest.raises(ValueError, match="distinct values"):
+        PackedKeys.pack(np.array([1 << 28]), np.array([0]), np.array([0]))
 
 
 def test_a_chunk_refused_in_the_middle_undoes_the_chunks_written_before(

@@ -8,12 +8,15 @@ endpoint classes, class changes). Stores run the second pass inside the write tr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from servicegraph.errors import Problem
 from servicegraph.graph.model import AttributeSpec, Model
-from servicegraph.graph.records import CI, Batch, Places, RelKey, is_text_key
+from servicegraph.graph.records import CI, Batch, Places, is_text_key
 from servicegraph.graph.values import MAX_NAME_LENGTH, text_problem
+
+if TYPE_CHECKING:
+    from servicegraph.graph.packed_keys import PackedKeys
 
 __all__ = [
     "Earlier",
@@ -30,14 +33,15 @@ MAX_ID_LENGTH = 200
 
 class Earlier:
     """What the earlier chunks of a streamed write held, for the problems across chunks: the
-    ids checked and fine, the first of each id (its number among the write's CIs, spelled out
-    by ``places`` only for a duplicate), each relationship key."""
+    ids checked and fine (each with a number of its own), the first of each CI id (its number
+    among the write's CIs, spelled out by ``places`` only for a duplicate), each relationship
+    key (as one integer of those numbers, :class:`PackedKeys`)."""
 
     def __init__(self) -> None:
-        self.good: set[str] = set()
+        self.good: dict[str, int] = {}
         self.ids: dict[str, int] = {}
         self.places = Places()
-        self.keys: set[RelKey] = set()
+        self.keys: PackedKeys | None = None  # made by the first streamed chunk
 
 
 def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> list[Problem]:
@@ -56,7 +60,7 @@ def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> l
         if found:
             problems.extend(found)
         else:
-            good.add(ident)
+            good.setdefault(ident, len(good))
         if isinstance(ident, str):
             if ident in seen:
                 first = seen[ident]
@@ -82,13 +86,25 @@ def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> l
     }
     seen_rels: dict[tuple[str, str, str], int] = {}
     rel_where = batch.rel_where
+    # keys of earlier chunks: only those whose ends are known already can be among them
+    types = {name: i for i, name in enumerate(model.relationship_types)}
+    rels = batch.relationships
+    keys = held = None
+    if streamed:  # numpy only here: quick CLI commands do not load it
+        from servicegraph.graph.packed_keys import UNKNOWN, PackedKeys, packed
+
+        if earlier.keys is None:
+            earlier.keys = PackedKeys()
+        keys = packed(types, rels, good)
+        held = earlier.keys.contains(keys) & (keys != UNKNOWN)
+    again = None if held is None or not held.any() else held.tolist()
     for index, (rel, where) in enumerate(zip(batch.relationships, rel_where, strict=True)):
         for end, ident in (("source", rel.source), ("target", rel.target)):
             if not (isinstance(ident, str) and ident in good):
                 found = _check_id(where, end, ident)
                 problems.extend(found)
                 if not found:
-                    good.add(ident)
+                    good.setdefault(ident, len(good))
         rel_type, attributes = rel.type, rel.attributes
         spec = model.relationship_types.get(rel_type) if isinstance(rel_type, str) else None
         if spec is None:
@@ -109,13 +125,14 @@ def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> l
                     where, "type", f"duplicate relationship (also at {rel_where[seen_rels[key]]})"
                 )
             )
-        elif key in earlier.keys:
+        elif again is not None and again[index]:
             problems.append(
                 Problem(where, "type", "duplicate relationship (also earlier in this import)")
             )
         seen_rels.setdefault(key, index)
-    if streamed:
-        earlier.keys.update(seen_rels)
+    if keys is not None and held is not None and earlier.keys is not None:
+        keys = packed(types, rels, good, keys)
+        earlier.keys.add(keys[(keys != UNKNOWN) & ~held])
         places.extend(ci_where)
     for i, ident in enumerate(batch.retire):
         problems.extend(_check_id(f"retire[{i}]", "id", ident))
