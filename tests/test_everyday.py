@@ -363,7 +363,9 @@ def test_the_demo_has_the_records_every_process_needs(demo_db: str) -> None:
         counts = store.counts()
     for cls in ("incident", "problem", "known_error", "blackout_window", "release", "baseline"):
         assert counts.get(cls, 0) >= 1, cls
-    agenda = json.loads(run("change", "list", "--format", "json", "--db", demo_db).stdout)
+    listed = run("change", "list", "--format", "json", "--db", demo_db)
+    assert listed.returncode == 0, listed.stderr[-2000:]  # (once seen empty: say why if again)
+    agenda = json.loads(listed.stdout)
     states = {c["state"] for c in agenda}
     assert {"draft", "assessed", "scheduled", "rejected", "closed", "remediated"} <= states
     assert all(c["assessment"]["risk_factors"] for c in agenda if c["state"] == "scheduled")

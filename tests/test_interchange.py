@@ -205,6 +205,11 @@ def test_a_relationship_may_point_at_a_ci_already_in_the_store(
         ('{"cis": [', "malformed at line 1 column 10"),
         ('["not", "an", "object"]', "expected an object"),
         ('{"cis": [{"id": "a", "class": "vm", "name": "a", "colour": 1}]}', "unknown key"),
+        # the document's shape, walked around the items a chunk at a time
+        ('{"cis": [], "cis": []}', '"cis" is given twice'),
+        ('{"cis": {}}', "expected a list"),
+        ('{"cis": []} []', "extra data after the document"),
+        ('{"cis": [{"id": "a", "class": "vm", "name": "a"} {"id": "b"}]}', "',' or ']'"),
     ],
 )
 def test_malformed_json_is_reported(
@@ -214,6 +219,7 @@ def test_malformed_json_is_reported(
     path.write_text(text)
     with pytest.raises(ValidationFailed, match=expected):
         interchange.import_files(sqlite_store, [path])
+    assert sqlite_store.head_seq() == 0
 
 
 @pytest.mark.parametrize(

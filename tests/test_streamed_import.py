@@ -290,25 +290,6 @@ def test_csv_and_json_files_import_together_every_ci_first(
     assert rels == {("vm-1", "HOSTED_ON", "h-1"), ("vm-2", "HOSTED_ON", "h-1")}
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ('{"cis": [], "cis": []}', '"cis" is given twice'),
-        ('{"cis": {}}', "expected a list"),
-        ('{"cis": []} []', "extra data after the document"),
-        ('{"cis": [{"id": "a", "class": "vm", "name": "a"} {"id": "b"}]}', "',' or ']'"),
-    ],
-)
-def test_a_document_of_the_wrong_shape_is_named(
-    sqlite_store: SqliteStore, tmp_path: Path, text: str, expected: str
-) -> None:
-    path = tmp_path / "f.json"
-    path.write_text(text)
-    with pytest.raises(ValidationFailed, match=expected):
-        interchange.import_files(sqlite_store, [path])
-    assert sqlite_store.head_seq() == 0
-
-
 def test_json_read_across_blocks_is_read_whole(
     sqlite_store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -87,12 +87,12 @@ def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> l
     seen_rels: dict[tuple[str, str, str], int] = {}
     rel_where = batch.rel_where
     # keys of earlier chunks: only those whose ends are known already can be among them
-    types = {name: i for i, name in enumerate(model.relationship_types)}
-    rels = batch.relationships
     keys = held = None
     if streamed:  # numpy only here: quick CLI commands do not load it
         from servicegraph.graph.packed_keys import UNKNOWN, PackedKeys, packed
 
+        types = {name: i for i, name in enumerate(model.relationship_types)}
+        rels = batch.relationships
         if earlier.keys is None:
             earlier.keys = PackedKeys()
         keys = packed(types, rels, good)
