@@ -44,8 +44,7 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
 )
-from graphql.execution import ExecutionResult
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from servicegraph.api.memo import Memo, text_key
 from servicegraph.errors import ServiceGraphError
@@ -57,7 +56,6 @@ __all__ = [
     "QUICK_MAX_IMPACTED",
     "Limits",
     "OffTheLoop",
-    "QueryLimits",
     "QueryTimeout",
     "SmallRequests",
     "check_deadline",
@@ -67,6 +65,7 @@ __all__ = [
     "give_way_if_large",
     "on_the_loop",
     "paced",
+    "refusal",
 ]
 
 # Estimated sizes of lists without a page argument of their own, by "Type.field".
@@ -422,63 +421,45 @@ class _Walker:
         return None
 
 
-class QueryLimits(SchemaExtension):
-    """Refuses, before execution, a request over the cost or item limits, and introspection the
-    server does not allow; executes the rest within the request's deadline."""
-
-    limits: Limits = Limits()
-
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        error = self._refusal()
-        if error is not None:
-            context.result = ExecutionResult(data=None, errors=[error])
-        yield
-
-    def _refusal(self) -> GraphQLError | None:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is None:
-            return None
-        schema = context.schema._schema
-        cost, items, introspects = estimate_text(
-            schema, context.query, document, context.operation_name, context.variables
+def refusal(context: ExecutionContext, limits: Limits) -> GraphQLError | None:
+    """Why a request must not be executed (over the cost or item limits, introspection the server
+    does not allow), or None: checked before execution, on the parsed and validated document."""
+    document = context.graphql_document
+    if document is None:
+        return None
+    schema = context.schema._schema
+    cost, items, introspects = estimate_text(
+        schema, context.query, document, context.operation_name, context.variables
+    )
+    refused: ServiceGraphError | None = None
+    if cost > limits.max_query_cost:
+        refused = LimitExceeded(
+            "QUERY_TOO_COSTLY",
+            f"the query may return about {cost:,} fields, more than the limit of "
+            f"{limits.max_query_cost:,}; ask for smaller pages (first:), fewer aliases or "
+            "less nesting",
+            cost=cost,
+            limit=limits.max_query_cost,
         )
-        limits = self.limits
-        refused: ServiceGraphError | None = None
-        if cost > limits.max_query_cost:
+    elif items > limits.max_mutation_items:
+        refused = LimitExceeded(
+            "TOO_MANY_ITEMS",
+            f"the request writes {items:,} items, more than {limits.max_mutation_items:,} "
+            "per request (aliases count together); split it, or import a file with the CLI",
+            items=items,
+            limit=limits.max_mutation_items,
+        )
+    elif introspects and limits.introspection != "public":
+        if limits.introspection == "off":
             refused = LimitExceeded(
-                "QUERY_TOO_COSTLY",
-                f"the query may return about {cost:,} fields, more than the limit of "
-                f"{limits.max_query_cost:,}; ask for smaller pages (first:), fewer aliases or "
-                "less nesting",
-                cost=cost,
-                limit=limits.max_query_cost,
+                "INTROSPECTION_DISABLED",
+                "introspection is turned off on this server (SERVICEGRAPH_INTROSPECTION=off)",
             )
-        elif items > limits.max_mutation_items:
-            refused = LimitExceeded(
-                "TOO_MANY_ITEMS",
-                f"the request writes {items:,} items, more than {limits.max_mutation_items:,} "
-                "per request (aliases count together); split it, or import a file with the CLI",
-                items=items,
-                limit=limits.max_mutation_items,
-            )
-        elif introspects and limits.introspection != "public":
-            if limits.introspection == "off":
-                refused = LimitExceeded(
-                    "INTROSPECTION_DISABLED",
-                    "introspection is turned off on this server (SERVICEGRAPH_INTROSPECTION=off)",
-                )
-            else:
-                try:
-                    context.context.actor("read")
-                except ServiceGraphError as exc:
-                    refused = exc
-        if refused is None:
-            return None
-        return GraphQLError(str(refused), original_error=refused)
-
-
-def with_limits(limits: Limits) -> type[QueryLimits]:
-    """The extension class bound to ``limits`` (extensions are passed as classes)."""
-    return type("BoundQueryLimits", (QueryLimits,), {"limits": limits})
+        else:
+            try:
+                context.context.actor("read")
+            except ServiceGraphError as exc:
+                refused = exc
+    if refused is None:
+        return None
+    return GraphQLError(str(refused), original_error=refused)
