@@ -120,22 +120,23 @@ def authenticate(store: GraphStore, authorization: str | None) -> Actor:
     record = store.find_token(digest)
     if record is None:
         raise Unauthenticated("the bearer token is not known; create a new one")
-    now = utc_now()
     if record.revoked_at is not None:
         raise Unauthenticated(f"the bearer token was revoked at {record.revoked_at}")
-    if record.expires_at is not None and record.expires_at <= now:
+    if record.expires_at is not None and record.expires_at <= utc_now():
         raise Unauthenticated(f"the bearer token expired at {record.expires_at}; create a new one")
-    _touch(store, digest, now)
+    _touch(store, digest)
     return Actor(record.user, record.role)
 
 
-def _touch(store: GraphStore, token_hash: str, now: str) -> None:
+def _touch(store: GraphStore, token_hash: str) -> None:
+    """Note the token's last use, at most every _TOUCH_EVERY seconds (a write per request would
+    serialize the readers behind the store's writer)."""
     clock = time.monotonic()
     with _touched_lock:
         if clock - _touched.get(token_hash, -_TOUCH_EVERY) < _TOUCH_EVERY:
             return
         _touched[token_hash] = clock
-    store.touch_token(token_hash, now)
+    store.touch_token(token_hash, utc_now())
 
 
 def require(actor: Actor, permission: str) -> None:
