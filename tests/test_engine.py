@@ -298,6 +298,16 @@ def test_propagation_equals_the_rules_on_random_graphs_before_and_after_writes(
             for chain, d in zip(p.paths(), p.distance.tolist(), strict=True):
                 assert chain[0] in seeds and len(chain) == d + 1
                 assert all((b, a) in live for a, b in itertools.pairwise(chain))
+        # the neighbour look-ups (built edges, edges added since, deleted ones) are the store's
+        stored = {(r.source, r.type, r.target) for r in sqlite_store.iter_relationships()}
+        for _ in range(6):
+            among, kind = set(rng.sample(ids, 20)), rng.choice(["DEPENDS_ON", "HAS_MEMBER"])
+            typed = {(s, d) for s, t, d in stored if t == kind}
+            assert sorted(engine.outgoing(among, kind)) == sorted(k for k in typed if k[0] in among)
+            assert sorted(engine.incoming(among, kind)) == sorted(k for k in typed if k[1] in among)
+            assert sorted(engine.edges_among(among, [kind])) == sorted(
+                k for k in stored if k[1] == kind and k[0] in among and k[2] in among
+            )
 
     check()
     for _ in range(3):  # writes after the build: overlay edges, masked edges, retirements

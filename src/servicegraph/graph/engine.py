@@ -39,6 +39,7 @@ from servicegraph.graph.kernels import (
     Scratch,
     closure_csr,
     down_set_csr,
+    expand_csr,
     propagate_csr,
 )
 from servicegraph.graph.model import Model
@@ -161,6 +162,7 @@ class TopologyEngine:
         self.model: Model = store.model
         self.type_names = sorted(store.model.relationship_types)
         self.type_code = {name: i for i, name in enumerate(self.type_names)}
+        self._all_types = np.ones(len(self.type_names), dtype=bool)  # a type mask letting all by
         kinds = {"required": REQUIRED, "redundant": REDUNDANT, "none": NONE}
         self.type_kind = np.array(
             [kinds[store.model.impact(t)] for t in self.type_names], dtype=np.int8
@@ -559,26 +561,18 @@ class TopologyEngine:
 
         ``reverse`` walks against the arrows (from a dependency to its dependents)."""
         adj = self.reverse if reverse else self.forward
-        base = frontier[frontier < self.base_nodes]
-        starts = adj.ptr[base]
-        lens = adj.ptr[base + 1] - starts
-        total = int(lens.sum())
-        offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
-        here = np.repeat(base, lens)
-        there, typ = adj.nbr[offsets], adj.typ[offsets]
-        if self.deleted_edges:
-            keep = self.edge_alive[adj.eid[offsets]]
-            here, there, typ = here[keep], there[keep], typ[keep]
+        frontier = np.asarray(frontier, dtype=np.int64)
+        wanted = self._all_types if types is None else types
+        here, there, typ = expand_csr(adj.ptr, adj.nbr, adj.typ, adj.eid, self.edge_alive,
+                                      bool(self.deleted_edges), frontier, self.base_nodes,
+                                      wanted)  # fmt: skip
         if self._overlay:
             o_src, o_dst, o_typ = self._overlay_edges()
             key, other = (o_dst, o_src) if reverse else (o_src, o_dst)
-            hit = np.isin(key, frontier)
+            hit = np.isin(key, frontier) & wanted[o_typ]
             here = np.concatenate([here, key[hit]])
             there = np.concatenate([there, other[hit]])
             typ = np.concatenate([typ, o_typ[hit]])
-        if types is not None:
-            ok = types[typ]
-            here, there, typ = here[ok], there[ok], typ[ok]
         return here, there, typ
 
     def propagate(self, ids: Collection[str], max_depth: int | None = None) -> Propagation:
@@ -838,7 +832,8 @@ class TopologyEngine:
             present = [i for i in dict.fromkeys(ids) if i in index]
             nodes = np.array([index[i] for i in present], dtype=np.int64)
             names = self.names_of(nodes).tolist()
-            classes = np.asarray(self.class_names, dtype=object)[self.cls[nodes]].tolist()
+            class_names = self.class_names
+            classes = [class_names[c] for c in self.cls[nodes].tolist()]
             return dict(zip(present, zip(classes, names, strict=True), strict=True))
 
     def id_array(self) -> np.ndarray:
