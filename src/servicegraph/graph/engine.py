@@ -830,9 +830,12 @@ class TopologyEngine:
         with self._current():
             index = self.index
             present = [i for i in dict.fromkeys(ids) if i in index]
-            nodes = np.array([index[i] for i in present], dtype=np.int64)
-            names = self.names_of(nodes).tolist()
-            class_names = self.class_names
+            nodes = [index[i] for i in present]
+            # plain lists: callers ask for a page at a time (PACE), where numpy's fancy indexing
+            # of object arrays cost more than it saved (~9 % of a small GraphQL impact)
+            built, changed, class_names = self._name_list(), self._name_changes, self.class_names
+            size = len(built)
+            names = [changed[n] if n in changed else built[n] if n < size else "" for n in nodes]
             classes = [class_names[c] for c in self.cls[nodes].tolist()]
             return dict(zip(present, zip(classes, names, strict=True), strict=True))
 
