@@ -98,10 +98,10 @@ def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> l
         keys = packed(types, rels, good)
         held = earlier.keys.contains(keys) & (keys != UNKNOWN)
     again = None if held is None or not held.any() else held.tolist()
-    for index, (rel, where) in enumerate(zip(batch.relationships, rel_where, strict=True)):
+    for index, rel in enumerate(batch.relationships):  # places are formatted for problems only
         for end, ident in (("source", rel.source), ("target", rel.target)):
             if not (isinstance(ident, str) and ident in good):
-                found = _check_id(where, end, ident)
+                found = _check_id(rel_where[index], end, ident)
                 problems.extend(found)
                 if not found:
                     good.setdefault(ident, len(good))
@@ -110,24 +110,36 @@ def check_batch(model: Model, batch: Batch, earlier: Earlier | None = None) -> l
         if spec is None:
             known = ", ".join(sorted(model.relationship_types))
             problems.append(
-                Problem(where, "type", f"unknown relationship type {rel_type!r}; known: {known}")
+                Problem(
+                    rel_where[index],
+                    "type",
+                    f"unknown relationship type {rel_type!r}; known: {known}",
+                )
             )
         elif not (type(attributes) is dict and not attributes and bare_ok[rel_type]):
-            problems.extend(check_attributes(where, attributes, spec.attributes, rel_type, replace))
+            problems.extend(
+                check_attributes(rel_where[index], attributes, spec.attributes, rel_type, replace)
+            )
         if rel.source == rel.target:
-            problems.append(Problem(where, "target", "a relationship cannot join a CI to itself"))
+            problems.append(
+                Problem(rel_where[index], "target", "a relationship cannot join a CI to itself")
+            )
         key = rel.key
         if not is_text_key(key):
             continue  # reported above; not a key to compare
         if key in seen_rels:
             problems.append(
                 Problem(
-                    where, "type", f"duplicate relationship (also at {rel_where[seen_rels[key]]})"
+                    rel_where[index],
+                    "type",
+                    f"duplicate relationship (also at {rel_where[seen_rels[key]]})",
                 )
             )
         elif again is not None and again[index]:
             problems.append(
-                Problem(where, "type", "duplicate relationship (also earlier in this import)")
+                Problem(
+                    rel_where[index], "type", "duplicate relationship (also earlier in this import)"
+                )
             )
         seen_rels.setdefault(key, index)
     if keys is not None and held is not None and earlier.keys is not None:
@@ -167,8 +179,25 @@ def check_against_store(
     # the class of every CI a relationship may end at (the batch's over the stored ones)
     class_of = {i: ci.cls for i, ci in stored.items() if i not in deleted}
     class_of.update((i, ci.cls) for i, ci in incoming.items() if i not in deleted)
-    types = model.relationship_types
-    for rel, where in zip(batch.relationships, batch.rel_where, strict=True):
+    types, allows = model.relationship_types, model.allows
+    allowed: dict[tuple[str, str, str], bool] = {}  # (type, source class, target class): verdict
+    rel_where = batch.rel_where  # a place is formatted only for a relationship with a problem
+    for index, rel in enumerate(batch.relationships):
+        source, target, rel_type = rel.source, rel.target, rel.type
+        if type(source) is str and type(target) is str and type(rel_type) is str:
+            # the common case first: both ends known, the type allowed between their classes
+            s, d = (
+                class_of.get(source) or earlier.get(source),
+                class_of.get(target) or earlier.get(target),
+            )
+            if s is not None and d is not None:
+                verdict = allowed.get((rel_type, s, d))
+                if verdict is None:
+                    ok = rel_type not in types or allows(rel_type, s, d)
+                    verdict = allowed[(rel_type, s, d)] = ok
+                if verdict:
+                    continue
+        where = rel_where[index]
         classes = {}
         for end, ident in (("source", rel.source), ("target", rel.target)):
             if not isinstance(ident, str):
