@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
 from servicegraph.errors import StaleVersion, ValidationFailed
 from servicegraph.graph import sqlite_store as sqlite_module
+from servicegraph.graph.model import Model
 from servicegraph.graph.records import CI, Batch, Relationship, dump_json
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import MAX_PAGE_SIZE, GraphStore
@@ -465,3 +467,39 @@ def test_sqlite_stores_text_exactly_as_written(sqlite_store: SqliteStore) -> Non
         after = db.execute("SELECT after FROM journal WHERE entity = 'host-1'").fetchone()[0]
     assert stored == dump_json({"rack": tricky, "status": "active"})
     assert after == dump_json(host.to_dict())
+
+
+def test_sqlite_journals_created_records_as_python_does(tmp_path: Path, model: Model) -> None:
+    """The journal entries of created CIs and relationships, made by SQLite from the rows it
+    writes, are byte for byte those the entries made in Python hold (this SQLite is checked for
+    it when a store opens; elsewhere Python makes them): texts that escape differently from one
+    JSON writer to another, in names, ids and attributes; then a write that updates some CIs and
+    creates others and relationships (updates journaled from Python, between the others)."""
+    texts = ['q"uote \\ back\\slash /', "tab\there\nline \x7f", "é 漢字 😀 \u2028"]
+    first, second = Batch(), Batch()
+    for i, text in enumerate(texts):
+        name = "".join(c for c in text if c.isprintable())  # names hold no control characters
+        first.add_ci(CI(f"host-{i}", "host", name, {"rack": text, "status": "active"}))
+        first.add_ci(CI(f"vm-{i}", "vm", f"vm {name}", {"hypervisor": text}))
+        first.add_relationship(Relationship(f"vm-{i}", "HOSTED_ON", f"host-{i}"))
+        second.add_ci(CI(f"host-{i}", "host", f"{name} renamed", {"rack": text}))
+        second.add_ci(CI(f"vm-new-{i}", "vm", name, {"hypervisor": text}))
+        second.add_relationship(Relationship(f"vm-new-{i}", "HOSTED_ON", f"host-{i}"))
+    journals = []
+    for in_sql in (True, False):
+        with SqliteStore(tmp_path / f"{in_sql}.db", model) as store:
+            assert store._created_in_sql, "this SQLite writes JSON text unlike dump_json"
+            store._created_in_sql = in_sql
+            store.write(first, "tester", reason='for "RFC-7" é')
+            store.write(second, "tester")
+            with sqlite3.connect(store.path) as db:
+                journals.append(
+                    db.execute(
+                        "SELECT seq, actor, op, entity, before, after, reason FROM journal "
+                        "ORDER BY seq"
+                    ).fetchall()
+                )
+    made_in_sql, made_in_python = journals
+    assert made_in_sql == made_in_python
+    assert [op for _, _, op, *_ in made_in_sql].count("update_ci") == len(texts)
+    assert len(made_in_sql) == 6 * len(texts)  # 3 entries a text in each write

@@ -529,14 +529,25 @@ def _bad_cursor(cursor: str | None) -> ValidationFailed:
 def dump_json(value: Any) -> str | None:
     """Stored JSON text (keys sorted, compact, UTF-8); None stays None. orjson (4x the standard
     library on a large import); the standard library for what orjson refuses (integers beyond 64
-    bits, lone surrogates). Values are checked before they get here (``values.json_problem``
-    refuses NaN and ±Infinity, which SQLite's JSON functions cannot read back)."""
+    bits, lone surrogates), writing text as orjson does — UTF-8, not ``\\u`` escapes — unless it
+    holds a lone surrogate (the SQLite store journals created records with SQLite's own JSON
+    functions where they write the same bytes as this). Values are checked before they get here
+    (``values.json_problem`` refuses NaN and ±Infinity, which SQLite's JSON functions cannot
+    read back)."""
     if value is None:
         return None
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        pass
+    # as orjson writes text (UTF-8, not \u escapes) where the text can be stored so
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False,
+                      ensure_ascii=False)  # fmt: skip
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: escaped
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 def load_json(text: str | None) -> Any:
