@@ -19,7 +19,7 @@ from servicegraph.graph import sqlite_store as sqlite_module
 from servicegraph.graph.model import Model
 from servicegraph.graph.neo4j_store import Neo4jStore
 from servicegraph.graph.packed_keys import PackedKeys
-from servicegraph.graph.records import Batch
+from servicegraph.graph.records import CI, Batch
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
 from servicegraph.graph.streamed import Chunk
@@ -198,29 +198,41 @@ def test_sqlite_an_import_in_chunks_rebuilds_its_indexes_once_and_they_hold(
 ) -> None:
     """An import large enough to drop the search and secondary indexes (here from 50 CIs)
     drops them in its writing thread while the reading thread plans the next chunk on the same
-    transaction, and builds them at the end: they are all there, consistent, and searched."""
+    transaction, and builds them at the end: they are all there, consistent, and searched. So
+    does a second import that renames every CI: after each, the search triggers are back, the
+    names table is the CIs' names, and searches find what a store written whole finds."""
     monkeypatch.setattr(sqlite_module, "_REBUILD_SEARCH_AT", 50)
     sqlite_store.stream_chunk = CHUNK
-    with sqlite3.connect(sqlite_store.path) as db:
-        indexes = db.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+
+    def schema(db: sqlite3.Connection) -> list[tuple[str, str, str]]:
+        return db.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') "
+            "ORDER BY name"
         ).fetchall()
-    batch = generate_estate(200)
-    interchange.import_files(sqlite_store, [as_file(tmp_path / "estate.json", batch)])
-    with SqliteStore(tmp_path / "whole.db", model) as whole:
-        whole.write(batch, "import")
-        assert content(sqlite_store) == content(whole)
+
+    def searched(store: SqliteStore) -> list[list[str]]:
+        return [[ci.id for ci in store.find_cis(text=t, first=500).items] for t in texts]
+
     with sqlite3.connect(sqlite_store.path) as db:
-        assert (
-            indexes
-            == db.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
-            ).fetchall()
-        )
-        db.execute("INSERT INTO cis_search(cis_search) VALUES ('integrity-check')")
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    some = batch.cis[len(batch.cis) // 2]
-    assert sqlite_store.count_cis(text=some.id) >= 1
+        before = schema(db)
+    batch = generate_estate(200)
+    renamed = Batch()
+    for c in batch.cis:
+        renamed.add_ci(CI(c.id, c.cls, f"{c.name} renamed", c.attributes))
+    texts = ["renamed", "vm-0001", batch.cis[len(batch.cis) // 2].name, "host", "zz-none"]
+    with SqliteStore(tmp_path / "whole.db", model) as whole:
+        for step in (batch, renamed):  # created, then renamed
+            interchange.import_files(sqlite_store, [as_file(tmp_path / "estate.json", step)])
+            whole.write(step, "import")
+            assert content(sqlite_store) == content(whole)
+            assert searched(sqlite_store) == searched(whole) and any(searched(whole))
+            with sqlite3.connect(sqlite_store.path) as db:
+                assert schema(db) == before
+                db.execute("INSERT INTO cis_search(cis_search) VALUES ('integrity-check')")
+                assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+                assert db.execute("SELECT id, name FROM cis_names ORDER BY id").fetchall() == (
+                    db.execute("SELECT id, name FROM cis ORDER BY id").fetchall()
+                )
 
 
 class _Interrupted:
