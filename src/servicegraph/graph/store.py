@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
@@ -116,14 +115,11 @@ class Plan:
 
     def result(self, first: int | None, last: int | None) -> WriteResult:
         """What writing this plan did, journaled as ``first``..``last``."""
-        ops = Counter(m.op for m in self.mutations)
-        verbs = Counter[str]()
-        for op, n in ops.items():
-            verbs[op.split("_")[0]] += n
+        ops = [m.op.split("_")[0] for m in self.mutations]
         return WriteResult(
-            created=verbs["create"],
-            updated=verbs["update"] + verbs["retire"],
-            deleted=verbs["delete"],
+            created=ops.count("create"),
+            updated=ops.count("update") + ops.count("retire"),
+            deleted=ops.count("delete"),
             unchanged=self.unchanged,
             first_seq=first if self.mutations else None,
             last_seq=last if self.mutations else None,

@@ -179,8 +179,7 @@ def check_against_store(
     # the class of every CI a relationship may end at (the batch's over the stored ones)
     class_of = {i: ci.cls for i, ci in stored.items() if i not in deleted}
     class_of.update((i, ci.cls) for i, ci in incoming.items() if i not in deleted)
-    types, allows = model.relationship_types, model.allows
-    allowed: dict[tuple[str, str, str], bool] = {}  # (type, source class, target class): verdict
+    types, allows = model.relationship_types, model.allows  # allows: cached by the model
     rel_where = batch.rel_where  # a place is formatted only for a relationship with a problem
     for index, rel in enumerate(batch.relationships):
         source, target, rel_type = rel.source, rel.target, rel.type
@@ -190,13 +189,12 @@ def check_against_store(
                 class_of.get(source) or earlier.get(source),
                 class_of.get(target) or earlier.get(target),
             )
-            if s is not None and d is not None:
-                verdict = allowed.get((rel_type, s, d))
-                if verdict is None:
-                    ok = rel_type not in types or allows(rel_type, s, d)
-                    verdict = allowed[(rel_type, s, d)] = ok
-                if verdict:
-                    continue
+            if (
+                s is not None
+                and d is not None
+                and (rel_type not in types or allows(rel_type, s, d))
+            ):
+                continue
         where = rel_where[index]
         classes = {}
         for end, ident in (("source", rel.source), ("target", rel.target)):
@@ -214,7 +212,7 @@ def check_against_store(
             else:
                 classes[end] = cls
         spec = types.get(rel.type) if isinstance(rel.type, str) else None
-        if len(classes) == 2 and spec and not model.allows(rel.type, *classes.values()):
+        if len(classes) == 2 and spec and not allows(rel.type, *classes.values()):
             problems.append(
                 Problem(
                     where,
