@@ -332,6 +332,11 @@ class Batch:
             self.ci_where = Places(self.ci_where)
         if not isinstance(self.rel_where, Places):
             self.rel_where = Places(self.rel_where)
+        # items given without places are named by their index (``cis[3]``)
+        for n in range(len(self.ci_where), len(self.cis)):
+            self.ci_where.number("cis[", n, "]")
+        for n in range(len(self.rel_where), len(self.relationships)):
+            self.rel_where.number("relationships[", n, "]")
 
     def add_ci(self, ci: CI, where: str | Place | None = None) -> None:
         _place(self.ci_where, where, "cis[", len(self.cis))
