@@ -1,5 +1,6 @@
 """The persisted projection on the estates of ``bench.engine``: in fresh processes, the engine
-built from the store (writing the projection) against opened from it, with each process's peak
+built from the store (until it answers, and until the projection file it writes in a thread is
+written) against opened from it, with each process's peak
 RSS; the CLI's ``impact`` of a host end to end (table and json) with and without the projection; and
 the plain
 read of the columns the build needs (the floor of any build from the store).
@@ -31,7 +32,9 @@ from servicegraph.graph.sqlite_store import SqliteStore
 imported = time.perf_counter()
 engine = TopologyEngine(SqliteStore(sys.argv[1], load_model()))
 done = time.perf_counter()
-print(json.dumps({"seconds": done - imported, "from": engine.opened_from, "n": engine.n,
+engine.wait_saved()  # a build writes the file in a thread while the engine answers
+print(json.dumps({"seconds": done - imported, "saved": time.perf_counter() - imported,
+                  "from": engine.opened_from, "n": engine.n,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -40,7 +43,7 @@ import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1])
 started = time.perf_counter()
 nodes = db.execute("SELECT id, class, json_extract(attributes, '$.status'), "
-                   "json_extract(attributes, '$.min_up') FROM cis").fetchall()
+                   "json_extract(attributes, '$.min_up'), name FROM cis").fetchall()
 edges = db.execute("SELECT source, type, target FROM relationships").fetchall()
 print(time.perf_counter() - started)
 """
@@ -74,8 +77,10 @@ def main() -> None:
         print(f"\n== {built['n']:,} CIs ({path})")
         print(f"plain read of the columns (floor)   {floor:7.2f} s   (runs: "
               f"{', '.join(f'{f:.2f}' for f in floors)} s)")  # fmt: skip
-        print(f"build from the store + write file   {built['seconds']:7.2f} s   "
-              f"peak RSS {built['rss_mb']:,.0f} MB   ({built['seconds'] / floor:.1f}x the floor)")  # fmt: skip
+        print(f"build from the store (engine ready) {built['seconds']:7.2f} s   "
+              f"peak RSS {built['rss_mb']:,.0f} MB   ({built['seconds'] / floor:.2f}x the floor)")  # fmt: skip
+        print(f"  and its projection file written   {built['saved']:7.2f} s   (in a thread, "
+              f"{built['saved'] / floor:.2f}x the floor)")  # fmt: skip
         print(f"open the projection (warm, best 3)  {best['seconds']:7.2f} s   "
               f"peak RSS {best['rss_mb']:,.0f} MB   (from: {best['from']}; "
               f"{os.path.getsize(target or path) / 2**20:,.0f} MiB file)")  # fmt: skip

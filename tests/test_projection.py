@@ -53,6 +53,7 @@ def test_an_engine_opens_the_projection_and_answers_as_a_fresh_build(
 ) -> None:
     store.write(generate_estate(400, seed=5), "load")
     first = TopologyEngine(store)
+    first.wait_saved()  # written in a thread
     assert first.opened_from == "store" and projection_path(store).is_file()  # type: ignore[union-attr]
     # writes after the file was made: the next engine replays them from the journal
     batch = Batch()
@@ -112,7 +113,7 @@ def test_stale_foreign_corrupt_or_unwritable_files_cost_a_rebuild_not_an_answer(
     model = load_model()
     store = SqliteStore(tmp_path / "a.db", model)
     store.write(generate_estate(300, seed=3), "load")
-    TopologyEngine(store)
+    TopologyEngine(store).wait_saved()  # written in a thread
     path = projection_path(store)
     assert path is not None and path.is_file()
     seeds = [i for i in TopologyEngine(store).ids if i.startswith(("host-", "cluster-"))][:3]
@@ -130,7 +131,7 @@ def test_stale_foreign_corrupt_or_unwritable_files_cost_a_rebuild_not_an_answer(
 
     other = SqliteStore(tmp_path / "b.db", model)  # another store's file under this one's name
     other.write(generate_estate(300, seed=4), "load")
-    TopologyEngine(other)
+    TopologyEngine(other).wait_saved()
     foreign = projection_path(other)
     assert foreign is not None
     path.write_bytes(foreign.read_bytes())

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -41,10 +41,12 @@ from servicegraph.graph.kernels import (
     down_set_csr,
     expand_csr,
     propagate_csr,
+    stable_order,
 )
 from servicegraph.graph.model import Model
 from servicegraph.graph.records import JournalEntry, RelKey
-from servicegraph.graph.store import UNREADABLE, GraphStore, TopologyNode
+from servicegraph.graph.store import UNREADABLE, GraphStore
+from servicegraph.graph.topology import TopologyColumns
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -195,40 +197,47 @@ class TopologyEngine:
         if path is not None and seq is not None and self._open_projection(path, newer_than=seq):
             self.refresh()
             return
-        nodes, edges, seq = self.store.topology()
+        columns = self.store.topology_columns()
         with self._gate.writing():
-            self._load(nodes, edges)
-            self.seq = seq
+            self._load(columns)
+            self.seq = columns.seq
             self.opened_from = "store"
-            self._save_projection()
+            self._save_projection(columns)
             self.refresh()
 
     def _fingerprint(self) -> str:
         return projection.model_fingerprint(self.type_names, self.type_kind.tolist(),
                                             self.class_names)  # fmt: skip
 
-    def _save_projection(self) -> None:
-        """Persist the state just built (before any journal entry is applied); a folder that
-        cannot be written only costs the next process a build."""
+    def _save_projection(self, columns: TopologyColumns) -> None:
+        """Persist the state just built from ``columns`` (before any journal entry is applied); a
+        folder that cannot be written only costs the next process a build."""
         path = projection.projection_path(self.store)
-        names = self._name_list()
-        if path is None or any("\0" in i for i in self.ids) or any("\0" in x for x in names):
+        ids, names = columns.ids_joined, columns.names_joined  # as the store read them, or:
+        ids = ids if ids is not None else _joined(self.ids)
+        names = names if names is not None else _joined(self._name_list())
+        if path is None or ids is None or names is None:  # a NUL byte in an id or a name
             return
         header = {"fingerprint": self._fingerprint(), "seq": self.seq, "n": self.n,
                   "journal": projection.journal_mark(self.store, self.seq),
                   "data_problems": [p.to_dict() for p in self.data_problems.values()]}  # fmt: skip
-        arrays = {
-            "ids": np.frombuffer("\0".join(self.ids).encode(), dtype=np.uint8),
-            "names": np.frombuffer("\0".join(names).encode(), dtype=np.uint8),
-            "cls": self.cls, "alive": self.alive, "min_up": self.min_up, "nred": self.nred,
+        arrays = {  # written in a thread: copies of the arrays the journal changes in place
+            "ids": ids, "names": names, "cls": self.cls.copy(), "alive": self.alive.copy(),
+            "min_up": self.min_up.copy(), "nred": self.nred.copy(),
             "f_src": self.f_src, "f_dst": self.f_dst, "f_type": self.f_type, "f_ptr": self.f_ptr,
             "r_ptr": self.reverse.ptr, "r_nbr": self.reverse.nbr, "r_typ": self.reverse.typ,
             "r_eid": self.reverse.eid, "i_ptr": self.impact_reverse.ptr,
             "i_nbr": self.impact_reverse.nbr, "i_typ": self.impact_reverse.typ,
             "i_eid": self.impact_reverse.eid,
         }  # fmt: skip
-        with contextlib.suppress(OSError):
-            projection.write(path, header, arrays)
+        projection.write_soon(path, header, arrays)
+
+    def wait_saved(self) -> None:
+        """Return once the projection file this process writes for the store is written (it is
+        written in a thread while the engine answers)."""
+        path = projection.projection_path(self.store)
+        if path is not None:
+            projection.wait_written(path)
 
     def _open_projection(self, path: Path, newer_than: int | None = None) -> bool:
         """Take the arrays from the projection file when it is this store's and this model's at a
@@ -271,43 +280,39 @@ class TopologyEngine:
             self.opened_from = "projection"
         return True
 
-    def _load(self, nodes: list[TopologyNode], edges: list[RelKey]) -> None:
-        nodes = sorted(nodes)  # indices in id order: the same answers whichever store loaded them
-        n = len(nodes)
+    def _load(self, columns: TopologyColumns) -> None:
+        n = len(columns.ids)
         cap = max(16, int(n * 1.25))
-        self.ids = [row[0] for row in nodes]
+        self.ids = columns.ids  # sorted: positions in id order, whichever store read them
         self._id_array = None  # the same count of other ids after deletes and creates
-        self._index = {ident: i for i, ident in enumerate(self.ids)}
-        self._names = [row[4] for row in nodes]
-        self._names_blob = None
+        self._index = None  # built when first needed (ids are sorted until then)
+        self._names, self._names_blob = columns.names, columns.names_joined
         self._names_array = None
         self._name_changes = {}
         self.n = n
         self._scratches = []
         self.cls = np.zeros(cap, dtype=np.int16)
-        self.cls[:n] = [self.class_code.get(row[1], 0) for row in nodes]
+        self.cls[:n] = _recoded(columns.class_names, self.class_code, 0)[columns.cls]
         self.alive = np.zeros(cap, dtype=bool)
-        self.alive[:n] = [row[2] != "retired" for row in nodes]
+        self.alive[:n] = ~columns.retired
         self.min_up = np.ones(cap, dtype=I32)
         self.data_problems = {}
-        self.min_up[:n] = [self._checked_min_up(row[0], row[3]) for row in nodes]
-        # ids to indices with the dictionary, straight into arrays: no frame, no object per row
-        # (pandas' indexer and frame took ~5 s of a 1M-CI build, this ~2.6 s)
-        at, kind, count = self.index.get, self.type_code.get, len(edges)
-        src = np.fromiter((at(e[0], -1) for e in edges), dtype=I32, count=count)
-        dst = np.fromiter((at(e[2], -1) for e in edges), dtype=I32, count=count)
-        typ = np.fromiter((kind(e[1], -1) for e in edges), dtype=np.int16, count=count)
+        for i, value in columns.min_up:
+            self.min_up[i] = self._checked_min_up(self.ids[i], value)
+        typ = _recoded(columns.type_names, self.type_code, -1)[columns.typ]
+        src, dst = columns.src, columns.dst
         ok = (src >= 0) & (dst >= 0) & (typ >= 0)  # edges of nodes not loaded yet come from replay
         self._build_csr(src[ok], dst[ok], typ[ok])
 
     def _build_csr(self, src: np.ndarray, dst: np.ndarray, typ: np.ndarray) -> None:
-        order = np.lexsort((dst, src))
-        self.f_src, self.f_dst, self.f_type = src[order], dst[order], typ[order]
         size = len(self.cls)
+        by_dst = stable_order(dst, size)  # then by source: np.lexsort((dst, src)), by counting
+        order = by_dst[stable_order(src[by_dst], size)]
+        self.f_src, self.f_dst, self.f_type = src[order], dst[order], typ[order]
         self.f_ptr = np.zeros(size + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.f_src, minlength=size), out=self.f_ptr[1:])
         self.forward = _Adjacency(self.f_ptr, self.f_dst, self.f_type, np.arange(len(src)))
-        rorder = np.argsort(self.f_dst, kind="stable")
+        rorder = stable_order(self.f_dst, size)
         self.reverse = _Adjacency.of(self.f_dst[rorder], self.f_src[rorder], self.f_type[rorder],
                                      rorder, size)  # fmt: skip
         # Against the arrows over required/redundant edges only: what failure propagation walks.
@@ -907,6 +912,17 @@ class _Adjacency:
 
     def nbytes(self) -> int:
         return int(self.ptr.nbytes + self.nbr.nbytes + self.typ.nbytes + self.eid.nbytes)
+
+
+def _joined(texts: list[str]) -> np.ndarray | None:
+    """The texts NUL-joined as bytes (uint8), or None when one holds a NUL."""
+    return None if any("\0" in t for t in texts) else np.frombuffer(
+        "\0".join(texts).encode(), dtype=np.uint8)  # fmt: skip
+
+
+def _recoded(names: Sequence[str], code: dict[str, int], missing: int) -> np.ndarray:
+    """From the codes of ``names`` (-1: none) to the engine's ``code`` (``missing``: none)."""
+    return np.array([code.get(x, missing) for x in names] + [missing], dtype=np.int16)
 
 
 def _extend(ptr: np.ndarray, grow: int) -> np.ndarray:

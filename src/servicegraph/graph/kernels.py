@@ -32,6 +32,7 @@ __all__ = [
     "down_set_csr",
     "expand_csr",
     "propagate_csr",
+    "stable_order",
     "warm_up",
     "warm_up_soon",
 ]
@@ -298,6 +299,23 @@ def expand_csr(ptr: np.ndarray, nbr: np.ndarray, typ: np.ndarray, eid: np.ndarra
             here[k], there[k], kind[k] = v, nbr[e], t
             k += 1
     return here[:k], there[:k], kind[:k]
+
+
+@compiled
+def stable_order(keys: np.ndarray, size: int) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for keys in ``range(size)``, by counting: O(n + size)
+    (node positions as keys; two passes, the minor key first, are a ``lexsort``)."""
+    start = np.zeros(size + 1, dtype=np.int64)
+    for k in keys:
+        start[k + 1] += 1
+    for i in range(size):
+        start[i + 1] += start[i]
+    order = np.empty(keys.size, dtype=np.int64)
+    for i in range(keys.size):
+        k = keys[i]
+        order[start[k]] = i
+        start[k] += 1
+    return order
 
 
 _warming: threading.Thread | None = None

@@ -17,14 +17,21 @@ else the engine is rebuilt from the store and the file written anew: a stale, fo
 file costs a rebuild, never a wrong answer. Files are written to a temporary name and renamed, so
 a reader sees a whole file or none; two processes building at once both write a valid file and the
 last rename wins.
+
+The engine hands the file to :func:`write_soon`: it is written in a thread while the engine already
+answers (a 1M-CI file is ~200 MB: 0.6–1.1 s to write on this repository's machine). The process
+waits for it at exit; within the process, the next write of the same file starts after it, and a
+read of it waits for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import mmap
 import os
+import threading
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,11 +43,21 @@ from servicegraph.graph.atomic_file import atomic_write
 if TYPE_CHECKING:
     from servicegraph.graph.store import GraphStore
 
-__all__ = ["journal_mark", "model_fingerprint", "projection_path", "read", "write"]
+__all__ = [
+    "journal_mark",
+    "model_fingerprint",
+    "projection_path",
+    "read",
+    "wait_written",
+    "write",
+    "write_soon",
+]
 
 MAGIC = b"SGPROJ01"
 FORMAT = 2  # 2: CI names
 ALIGN = 64
+_writing: dict[Path, threading.Thread] = {}  # the last write started per file
+_writing_lock = threading.Lock()
 
 
 def projection_path(store: GraphStore) -> Path | None:
@@ -81,16 +98,15 @@ def journal_mark(store: GraphStore, seq: int) -> list[Any]:
 
 
 def write(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Write the file atomically (a temporary name, then a rename)."""
-    layout, offset = [], 0
-    for name, array in arrays.items():
-        data = np.ascontiguousarray(array)
-        layout.append({"name": name, "dtype": data.dtype.str, "shape": list(data.shape),
-                       "offset": offset, "nbytes": int(data.nbytes)})  # fmt: skip
-        offset += -(-int(data.nbytes) // ALIGN) * ALIGN
-    crc = 0
-    for array in arrays.values():
-        crc = zlib.crc32(np.ascontiguousarray(array).tobytes(), crc)
+    """Write the file atomically (a temporary name, then a rename); the arrays' bytes go out
+    through views, uncopied (three copies of each were a tenth of a 1M-CI build)."""
+    layout, offset, crc = [], 0, 0
+    views = [memoryview(np.ascontiguousarray(array).data).cast("B") for array in arrays.values()]
+    for name, array, view in zip(arrays, arrays.values(), views, strict=True):
+        layout.append({"name": name, "dtype": array.dtype.str, "shape": list(array.shape),
+                       "offset": offset, "nbytes": view.nbytes})  # fmt: skip
+        offset += -(-view.nbytes // ALIGN) * ALIGN
+        crc = zlib.crc32(view, crc)
     head = json.dumps({**header, "format": FORMAT, "arrays": layout, "data_bytes": offset,
                        "crc32": crc}).encode()  # fmt: skip
     start = -(-(len(MAGIC) + 8 + len(head)) // ALIGN) * ALIGN
@@ -98,9 +114,36 @@ def write(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
     with atomic_write(path) as out:
         out.write(MAGIC + len(head).to_bytes(8, "little") + head)
         out.write(b"\0" * (start - len(MAGIC) - 8 - len(head)))
-        for array in arrays.values():
-            blob = np.ascontiguousarray(array).tobytes()
-            out.write(blob + b"\0" * (-(-len(blob) // ALIGN) * ALIGN - len(blob)))
+        for view in views:
+            out.write(view)
+            out.write(b"\0" * (-(-view.nbytes // ALIGN) * ALIGN - view.nbytes))
+
+
+def write_soon(path: Path, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """:func:`write` in a thread (not a daemon: the process waits for it at exit), after the
+    write of this file started before it. The arrays must not change meanwhile (hand copies of
+    those the caller changes in place). A file that cannot be written costs the next process a
+    build, nothing more."""
+    with _writing_lock:
+        before = _writing.get(path)
+
+        def run() -> None:
+            if before is not None:
+                before.join()
+            with contextlib.suppress(OSError):
+                write(path, header, arrays)
+
+        thread = threading.Thread(target=run, name="servicegraph-projection-write")
+        _writing[path] = thread
+        thread.start()
+
+
+def wait_written(path: Path) -> None:
+    """Return once this process's writes of ``path`` are done."""
+    with _writing_lock:
+        thread = _writing.get(path)
+    if thread is not None:
+        thread.join()
 
 
 def _crc_of(path: Path, start: int, layout: list[dict[str, Any]]) -> int:
@@ -127,6 +170,7 @@ def _crc_of(path: Path, start: int, layout: list[dict[str, Any]]) -> int:
 def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     """The header and the arrays (memory-mapped copy-on-write), or None when the file is missing,
     of another format, truncated or corrupt."""
+    wait_written(path)
     try:
         with path.open("rb") as f:
             if f.read(len(MAGIC)) != MAGIC:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -66,6 +66,9 @@ from servicegraph.graph.values import text_problem
 __all__ = ["SqliteStore", "write_timeout"]
 
 T = TypeVar("T")
+if TYPE_CHECKING:
+    from servicegraph.graph.topology import TopologyColumns
+
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cis (
@@ -174,6 +177,23 @@ _ADDED_COLUMNS = (
 )
 _TOKEN_COLUMNS = "hash, user, role, created_at, expires_at, last_used_at, revoked_at"
 _JOURNAL_COLUMNS = "seq, at, actor, op, entity, before, after, reason"
+# The topology as NUL-joined texts (graph/topology.py): CIs in id order (the table's own), with a
+# digit per CI (1: retired, +2: min_up set or attributes unreadable) and, for the CIs with 2 or 3,
+# [id, min_up as stored]; relationships in the order of their target index.
+_FLAG = """CASE WHEN NOT json_valid(attributes) THEN '2'
+    WHEN json_type(attributes, '$.min_up') IS NOT NULL
+    THEN iif(attributes ->> '$.status' IS 'retired', '3', '2')
+    ELSE iif(attributes ->> '$.status' IS 'retired', '1', '0') END"""
+_TOPOLOGY_NODES = f"""
+SELECT count(*), CAST(group_concat(id, char(0)) AS BLOB), CAST(group_concat(name, char(0)) AS BLOB),
+    CAST(group_concat(class, char(0)) AS BLOB), CAST(group_concat(flag, '') AS BLOB),
+    '[' || group_concat(iif(flag >= '2', json_array(id, iif(json_valid(attributes),
+        attributes -> '$.min_up', ?)), NULL), ',') || ']'
+FROM (SELECT id, name, class, attributes, {_FLAG} AS flag FROM cis)"""
+_TOPOLOGY_EDGES = """
+SELECT count(*), CAST(group_concat(source, char(0)) AS BLOB),
+    CAST(group_concat(type, char(0)) AS BLOB), CAST(group_concat(target, char(0)) AS BLOB)
+FROM relationships INDEXED BY relationships_target"""
 
 
 def write_timeout() -> float:
@@ -479,6 +499,34 @@ class SqliteStore(GraphStore):
             return nodes, edges, int(seq)
 
         return self._read("read the topology", read)
+
+    def topology_columns(self) -> TopologyColumns:
+        """The topology as one NUL-joined text per column (see ``graph/topology.py``): four
+        million relationships without a Python object each. Rows as ``topology`` reads them
+        where a value holds a NUL byte, or a column is beyond SQLite's 1 GB text limit."""
+        from servicegraph.graph import topology  # numpy and numba: not for quick commands
+
+        def read(db: sqlite3.Connection) -> tuple[Any, Any, int] | None:
+            db.execute("BEGIN")  # one snapshot for nodes, edges and seq
+            try:
+                nodes = db.execute(_TOPOLOGY_NODES, (UNREADABLE,)).fetchone()
+                edges = db.execute(_TOPOLOGY_EDGES).fetchone()
+                seq = db.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]
+            except sqlite3.DataError:  # "string or blob too big": beyond SQLITE_MAX_LENGTH
+                return None
+            finally:
+                db.execute("COMMIT")
+            return nodes, edges, int(seq)
+
+        found = self._read("read the topology", read)
+        columns = None
+        if found is not None:
+            nodes, edges, seq = found
+            columns = topology.from_joined(
+                nodes[:5], edges, json.loads(nodes[5] or "[]"), sorted(self.model.classes),
+                sorted(self.model.relationship_types), seq,
+            )  # fmt: skip
+        return columns if columns is not None else topology.from_rows(*self.topology())
 
     def journal(
         self,

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from servicegraph.errors import Problem, StaleVersion, ValidationFailed
 from servicegraph.graph.gcpause import paused_gc
@@ -44,6 +44,9 @@ from servicegraph.graph.validation import (
     check_write_names,
 )
 from servicegraph.graph.values import text_problem
+
+if TYPE_CHECKING:
+    from servicegraph.graph.topology import TopologyColumns
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -458,6 +461,13 @@ class GraphStore(ABC):
     def topology(self) -> tuple[list[TopologyNode], list[RelKey], int]:
         """Every node as (id, class, status, min_up, name), every relationship key, and the
         journal seq they are consistent with (one snapshot, for the topology engine)."""
+
+    def topology_columns(self) -> TopologyColumns:
+        """``topology`` as columns, endpoints as node positions (what the engine builds from);
+        a store that can read them without a Python object per row overrides this."""
+        from servicegraph.graph import topology  # numpy and numba: not for quick commands
+
+        return topology.from_rows(*self.topology())
 
     @abstractmethod
     def journal(
