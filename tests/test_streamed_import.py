@@ -6,7 +6,11 @@ undone from the journal). Small chunks and slices make a few hundred items many 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +324,93 @@ def test_json_read_across_blocks_is_read_whole(
     bad.write_text('{"cis": [\n  {"id": "a", "class": "vm", "name": "a"},\n  {"id": tru}\n]}')
     with pytest.raises(ValidationFailed, match="malformed at line 3 column 10"):
         interchange.import_files(sqlite_store, [bad])
+
+
+def _journal_mode(path: Path) -> str:
+    with closing(sqlite3.connect(path)) as db:  # closed: an open connection keeps WAL on
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_sqlite_an_import_into_an_empty_store_goes_into_the_file_all_or_nothing(
+    tmp_path: Path, model: Model
+) -> None:
+    """Into an empty store no other connection has open, an import writes the file directly
+    (a rollback journal beside it, no WAL): refused in the middle it leaves the store empty,
+    and after either outcome the store is back in WAL mode with nothing left beside it.
+    With another connection open, the import goes through the WAL as any write does."""
+    path = tmp_path / "empty.db"
+    journal = Path(f"{path}-journal")
+    store = SqliteStore(path, model)
+    store.stream_chunk = CHUNK
+    estate = as_file(tmp_path / "estate.json", generate_estate(200))
+    seen: list[bool] = []  # a rollback journal beside the file (a WAL write never has one)
+
+    def look(refuse_at: int | None) -> Any:
+        def check(chunk: Batch) -> None:
+            seen.append(journal.exists())
+            if len(seen) == refuse_at:
+                raise RuleViolation("ci_under_active_change", "held by RFC-2")
+
+        return check
+
+    with pytest.raises(RuleViolation, match="RFC-2"):
+        interchange.import_files(store, [estate], check=look(6))
+    assert seen[4]  # chunks were written into the file
+    assert store.head_seq() == 0 and content(store) == ({}, set())
+    assert _journal_mode(path) == "wal" and not journal.exists()
+
+    seen.clear()
+    assert interchange.import_files(store, [estate], check=look(None)).created == len(
+        generate_estate(200)
+    )
+    assert seen[4] and _journal_mode(path) == "wal"  # this thread's reads did not stop it
+    with SqliteStore(tmp_path / "whole.db", model) as whole:
+        whole.write(generate_estate(200), "import")
+        expected = content(whole)
+    assert content(store) == expected
+    seen.clear()  # a store that holds something: readers may come, the WAL lets them read
+    interchange.import_files(store, [as_file(tmp_path / "more.json", generate_estate(300))],
+                             check=look(None))  # fmt: skip
+    assert seen and not any(seen)
+    store.close()
+
+    other_path = tmp_path / "shared.db"
+    shared = SqliteStore(other_path, model)
+    shared.stream_chunk = CHUNK
+    journal = Path(f"{other_path}-journal")
+    seen.clear()
+    with closing(sqlite3.connect(other_path)) as reader:  # another process's, say
+        reader.execute("SELECT count(*) FROM cis").fetchone()
+        interchange.import_files(shared, [estate], check=look(None))
+    assert not any(seen) and Path(f"{other_path}-wal").exists()  # through the WAL
+    assert content(shared) == expected
+    shared.close()
+
+
+def test_sqlite_an_import_into_an_empty_store_killed_midway_leaves_it_empty(
+    tmp_path: Path, model: Model
+) -> None:
+    """``servicegraph import`` killed (SIGKILL) while it writes the file directly: the next
+    open rolls the file back from its journal — an empty, intact store in WAL mode."""
+    path, estate = tmp_path / "killed.db", tmp_path / "estate.json"
+    as_file(estate, generate_estate(6000))
+    journal = Path(f"{path}-journal")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "servicegraph.api.cli", "import", str(estate), "--db", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not journal.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert journal.exists(), "the import wrote no rollback journal (or finished first)"
+        time.sleep(0.2)  # some chunks into the file
+        child.kill()
+    finally:
+        child.wait()
+    assert child.returncode == -9
+    with SqliteStore(path, model) as reopened:
+        assert reopened.head_seq() == 0 and content(reopened) == ({}, set())
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert _journal_mode(path) == "wal" and not journal.exists()
