@@ -131,6 +131,7 @@ class Neo4jStore(GraphStore):
     def _run_write(
         self,
         work: Callable[[Any], T],
+        bulk: bool = False,  # its imports go through graph/bulk.py instead
         lease: str | None = None,
         graph: bool = True,
         late: bool = False,

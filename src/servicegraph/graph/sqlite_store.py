@@ -11,7 +11,6 @@ file raises :class:`StoreCorrupt` (``servicegraph check`` runs SQLite's integrit
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import json
 import os
 import sqlite3
@@ -45,7 +44,6 @@ from servicegraph.graph.records import (
     RelKey,
     StoreDump,
     TokenRecord,
-    WriteResult,
     ci_page,
     decode_sort_cursor,
     dump_json,
@@ -64,7 +62,6 @@ from servicegraph.graph.store import (
     check_sort,
     utc_now,
 )
-from servicegraph.graph.streamed import ChunkCheck, Source
 from servicegraph.graph.values import text_problem
 
 __all__ = ["SqliteStore", "write_timeout"]
@@ -170,8 +167,6 @@ _SCHEMA = _SCHEMA.format(
     bulk_indexes="\n".join(f"{body};" for body in _BULK_INDEXES.values()),
 )
 _SORT_THREADS = min(4, os.cpu_count() or 1)
-# set by write_stream: the transaction may go into the file directly (SqliteStore._leave_wal)
-_INTO_THE_FILE: contextvars.ContextVar[bool] = contextvars.ContextVar("into_file", default=False)
 _PART = 10_000  # rows one statement writes (a JSON array SQLite unpacks)
 _REBUILD_SEARCH_AT = 10_000  # CIs written at once before a rebuild of the index can pay off
 # Columns added after the first release: (table, column, declaration), added when missing.
@@ -320,7 +315,7 @@ class SqliteStore(GraphStore):
             return work(self._db)
 
     # -- writes ---------------------------------------------------------------------------------
-    def _run_write(self, work: Callable[[Any], T]) -> T:
+    def _run_write(self, work: Callable[[Any], T], bulk: bool = False) -> T:
         if not self._write_lock.acquire(timeout=self.timeout if self.timeout > 0 else -1):
             raise StoreBusy(
                 f"the store {self.path} is busy: another write in this process held it for more "
@@ -329,7 +324,7 @@ class SqliteStore(GraphStore):
         direct = False
         try:
             with self._errors("write"):
-                direct = _INTO_THE_FILE.get() and self._leave_wal()
+                direct = bulk and self._leave_wal()
                 self._writer.execute("BEGIN IMMEDIATE")
             try:
                 with self._errors("write"):
@@ -349,24 +344,9 @@ class SqliteStore(GraphStore):
                     self._writer.execute("PRAGMA journal_mode=WAL")
             self._write_lock.release()
 
-    def write_stream(
-        self,
-        source: Source,
-        actor: str = "system",
-        progress: Progress | None = None,
-        reason: str | None = None,
-        check: ChunkCheck | None = None,
-    ) -> WriteResult:
-        """As the store's, one transaction; into an empty store that no other connection has
-        open, it goes into the file directly (:meth:`_leave_wal`)."""
-        mark = _INTO_THE_FILE.set(True)
-        try:
-            return super().write_stream(source, actor, progress, reason, check)
-        finally:
-            _INTO_THE_FILE.reset(mark)
-
     def _leave_wal(self) -> bool:
-        """Switch the writer to a rollback journal for the next transaction when the store is
+        """Switch the writer to a rollback journal for a bulk write (an import read a chunk at a
+        time, ``write_stream``) when the store is
         empty and no other connection has it open. WAL writes every page twice — into the log,
         then, at the checkpoint after the commit, into the file: for the 1M-CI import, 2.2 GB
         and 11 s of its ~62. A rollback journal writes pages added to the file once and keeps

@@ -333,8 +333,9 @@ class GraphStore(ABC):
 
     # -- store-specific ---------------------------------------------------------------------------
     @abstractmethod
-    def _run_write(self, work: Callable[[WriteTx], T]) -> T:
-        """Run ``work`` in one exclusive write transaction (commit on return, roll back on raise)."""
+    def _run_write(self, work: Callable[[WriteTx], T], bulk: bool = False) -> T:
+        """Run ``work`` in one exclusive write transaction (commit on return, roll back on raise).
+        ``bulk``: an import read a chunk at a time, which a store may write its own way."""
 
     @abstractmethod
     def get_cis(self, ids: Collection[str]) -> dict[str, CI]:

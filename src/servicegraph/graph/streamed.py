@@ -146,7 +146,7 @@ def stream_write(
             raise ValidationFailed(across.problems)  # the transaction is rolled back
         return result
 
-    return store._run_write(work)
+    return store._run_write(work, bulk=True)
 
 
 class _Behind:
