@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from servicegraph.errors import StoreUnavailable
 from servicegraph.graph import tokens, topology
 from servicegraph.graph.engine import TopologyEngine
 from servicegraph.graph.kernels import stable_order
@@ -131,3 +132,16 @@ def test_starts_refuses_a_text_that_does_not_split_into_its_count(values: list[s
 def test_stable_order_is_a_stable_argsort(keys: list[int]) -> None:
     array = np.array(keys, dtype=np.int32)
     assert stable_order(array, 21).tolist() == np.argsort(array, kind="stable").tolist()
+
+
+def test_bytes_that_are_not_utf8_name_the_problem_or_read_replaced(tmp_path: Path) -> None:
+    """What a hand edit can leave: a name that is not UTF-8 reads with U+FFFD in its place (the
+    build goes on); an id that is not UTF-8 fails the build with the store's error naming it."""
+    store = awkward_store(tmp_path / "a.db")
+    db = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    db.execute("UPDATE cis SET name = CAST(x'61ff62' AS TEXT) WHERE id = 'odd-é'")
+    assert TopologyEngine(store).labels(["odd-é"]) == {"odd-é": ("application", "a\ufffdb")}
+    db.execute("UPDATE cis SET id = CAST(x'6f64642dff' AS TEXT) WHERE id = 'odd-x y'")
+    db.close()
+    with pytest.raises(StoreUnavailable, match="UTF-8"):
+        TopologyEngine(store)

@@ -808,8 +808,10 @@ class TopologyEngine:
         """The names at build time (from the store, or decoded from the projection once)."""
         if self._names is None:
             blob = self._names_blob
-            self._names = (
-                bytes(blob).decode().split("\0") if blob is not None and self.base_nodes else []
+            self._names = (  # "replace": bytes a hand edit left that are not UTF-8
+                bytes(blob).decode(errors="replace").split("\0")
+                if blob is not None and self.base_nodes
+                else []
             )
         return self._names
 

@@ -80,8 +80,8 @@ def from_joined(
     """The columns of NUL-joined texts: ``nodes`` as (count, ids ascending, names, classes,
     flags: one digit per node, 1 retired + 2 "min_up set or attributes unreadable"), ``edges``
     as (count, sources, types, targets), ``min_up`` the stored values of the flagged nodes.
-    None when a text does not split into its count (a value holding a NUL byte) or the ids are
-    not ascending: the caller reads rows instead."""
+    None when a text does not split into its count (a value holding a NUL byte), the ids are
+    not ascending or not UTF-8: the caller reads rows instead."""
     n, ids, names, classes, flags = nodes
     m, sources, types, targets = edges
     id_data = _bytes(ids)
@@ -94,7 +94,10 @@ def from_joined(
         return None
     if src_at is None or typ_at is None or dst_at is None or not tokens.ascending(id_data, id_at):
         return None
-    ids_list = bytes(id_data).decode().split("\0") if n else []
+    try:
+        ids_list = bytes(id_data).decode().split("\0") if n else []
+    except UnicodeDecodeError:  # not UTF-8 (a hand edit): the rows' read names the problem
+        return None
     flagged = np.flatnonzero(flag >= ord("2")).tolist()
     if [ids_list[p] for p in flagged] != [ident for ident, _ in min_up]:
         return None
