@@ -224,9 +224,19 @@ def test_sqlite_an_import_in_chunks_rebuilds_its_indexes_once_and_they_hold(
     for c in batch.cis:
         renamed.add_ci(CI(c.id, c.cls, f"{c.name} renamed", c.attributes))
     texts = ["renamed", "vm-0001", batch.cis[len(batch.cis) // 2].name, "host", "zz-none"]
+    built: list[int] = []  # the search index is built once per import, whichever thread does
+    build = sqlite_module._SqliteWriteTx._build_search
+
+    def counted(tx: Any) -> None:
+        built.append(1)
+        build(tx)
+
+    monkeypatch.setattr(sqlite_module._SqliteWriteTx, "_build_search", counted)
     with SqliteStore(tmp_path / "whole.db", model) as whole:
         for step in (batch, renamed):  # created, then renamed
+            built.clear()
             interchange.import_files(sqlite_store, [as_file(tmp_path / "estate.json", step)])
+            assert len(built) == 1
             whole.write(step, "import")
             assert content(sqlite_store) == content(whole)
             assert searched(sqlite_store) == searched(whole) and any(searched(whole))

@@ -883,6 +883,11 @@ class _SqliteWriteTx:
         self._mutations += total
         self._ci_changes += len(plan.ci_upserts) + len(plan.ci_deletes)
         self._drop_indexes()
+        if self._search_dropped and not plan.ci_upserts and not plan.ci_deletes:
+            # An import reads every CI first: at its first chunk without CIs, this thread builds
+            # the search index while the reading thread reads on, instead of after the last
+            # chunk (a CI written later is indexed row by row, or by another build at the end).
+            self._build_search()
         first = head + 1
         mutations = plan.mutations
         # The mutations are the CIs upserted, then the relationships upserted, then the deletes,
@@ -950,17 +955,23 @@ class _SqliteWriteTx:
                     db.execute(f"DROP TRIGGER {name}")
                 self._search_dropped = True
 
+    def _build_search(self) -> None:
+        """The names table and the search index from the CIs, and their triggers back."""
+        db = self.db
+        db.execute("DELETE FROM cis_names")
+        db.execute("INSERT INTO cis_names(id, name) SELECT id, name FROM cis")
+        for name, body in _TRIGGERS.items():
+            db.execute(f"CREATE TRIGGER {name} {body}")
+        db.execute("INSERT INTO cis_search(cis_search) VALUES ('rebuild')")
+        self._search_dropped = False
+        self._ci_changes, self._stored = 0, None  # counted again from here
+
     def finish(self) -> None:
         """Build what :meth:`_drop_indexes` dropped; before the commit, in the transaction (a
         failure leaves the triggers and indexes as they were)."""
         db = self.db
         if self._search_dropped:
-            db.execute("DELETE FROM cis_names")
-            db.execute("INSERT INTO cis_names(id, name) SELECT id, name FROM cis")
-            for name, body in _TRIGGERS.items():
-                db.execute(f"CREATE TRIGGER {name} {body}")
-            db.execute("INSERT INTO cis_search(cis_search) VALUES ('rebuild')")
-            self._search_dropped = False
+            self._build_search()
         if self._indexes_dropped:
             for body in _BULK_INDEXES.values():
                 db.execute(body)
