@@ -20,6 +20,8 @@ from servicegraph.graph.kernels import compiled
 __all__ = ["ascending", "joined", "positions", "starts"]
 
 _IN_THREADS_FROM = 100_000  # values: then each column is looked up in a thread of its own
+_HIGH = np.uint64(0xFFFFFFFF00000000)  # a hash table slot: the hash's high half, then the key
+_LOW = np.uint64(0xFFFFFFFF)
 
 
 def joined(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -117,10 +119,6 @@ def _table(keys: np.ndarray, key_at: np.ndarray) -> np.ndarray:
             slot = (slot + np.uint64(1)) & mask
         table[slot] = (h & _HIGH) | np.uint64(k + 1)
     return table
-
-
-_HIGH = np.uint64(0xFFFFFFFF00000000)
-_LOW = np.uint64(0xFFFFFFFF)
 
 
 @compiled

@@ -82,14 +82,11 @@ def from_joined(
     as (count, sources, types, targets), ``min_up`` the stored values of the flagged nodes.
     None when a text does not split into its count (a value holding a NUL byte), the ids are
     not ascending or not UTF-8: the caller reads rows instead."""
-    n, ids, names, classes, flags = nodes
-    m, sources, types, targets = edges
-    id_data = _bytes(ids)
-    id_at = tokens.starts(id_data, n)
-    name_at = tokens.starts(names, n)
-    class_at = tokens.starts(classes, n)
+    n, m = nodes[0], edges[0]
+    id_data, names, classes, flag = (_bytes(x) for x in nodes[1:])
+    sources, types, targets = (_bytes(x) for x in edges[1:])
+    id_at, name_at, class_at = (tokens.starts(x, n) for x in (id_data, names, classes))
     src_at, typ_at, dst_at = (tokens.starts(x, m) for x in (sources, types, targets))
-    flag = _bytes(flags)
     if id_at is None or name_at is None or class_at is None or flag.size != n:
         return None
     if src_at is None or typ_at is None or dst_at is None or not tokens.ascending(id_data, id_at):
@@ -102,16 +99,15 @@ def from_joined(
     if [ids_list[p] for p in flagged] != [ident for ident, _ in min_up]:
         return None
 
-    def coded(names: Sequence[str], data: bytes | None, where: np.ndarray) -> np.ndarray:
-        return tokens.positions(*tokens.joined(names), (_bytes(data), where))[0]
+    def coded(known: Sequence[str], data: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return tokens.positions(*tokens.joined(known), (data, where))[0]
 
-    src, dst = tokens.positions(id_data, id_at, (_bytes(sources), src_at),
-                                (_bytes(targets), dst_at))  # fmt: skip
+    src, dst = tokens.positions(id_data, id_at, (sources, src_at), (targets, dst_at))
     return TopologyColumns(
         ids=ids_list,
         ids_joined=id_data,
         names=None,
-        names_joined=_bytes(names),
+        names_joined=names,
         class_names=class_names,
         cls=coded(class_names, classes, class_at),
         retired=(flag - ord("0")) % 2 == 1,
