@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servicegraph.api import limits, server
+from servicegraph.api import limits, quick, server
 from servicegraph.api.graphql import schema as schema_module
 from servicegraph.api.limits import Limits, SmallRequests
 from servicegraph.graph.model import Model
@@ -282,15 +282,15 @@ def test_a_quick_query_never_makes_the_event_loop_wait_for_a_busy_engine(
     it applies the journal (here: another thread keeps it for writing), they wait in a thread
     instead, the server answers other requests meanwhile, and the impact is answered once the
     engine is free."""
-    monkeypatch.setattr(server, "QUICK_WAIT", 0.05)
+    monkeypatch.setattr(quick, "QUICK_WAIT", 0.05)
     engine = api.sg.engine
     seed = next(c for c in engine.ids if c.startswith("host-"))
     expected = api.sg.impact([seed]).total_impacted
-    quick = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted } }"
+    small = "query($id: [ID!]!) { impact(ciIds: $id, first: 5) { totalImpacted } }"
     # what applying a long journal tail does
     with held_by_another_thread(engine._gate.writing) as (free, _):
         with ThreadPoolExecutor(2) as pool:
-            waiting = pool.submit(api.post, quick, role="viewer", id=[seed])
+            waiting = pool.submit(api.post, small, role="viewer", id=[seed])
             time.sleep(0.3)
             started = time.perf_counter()
             health = api.client.get("/health")

@@ -225,7 +225,7 @@ def test_what_the_server_keeps_per_query_text_does_not_keep_the_text(api: Api) -
     """Costs, plans, selections and parsed documents are kept per query text to spare work on
     the next request — named by a digest, never by the text: thousands of long texts (comments
     pass the token limit) would otherwise hold gigabytes."""
-    from servicegraph.api import server
+    from servicegraph.api import quick
     from servicegraph.api.graphql import fast_lists, schema
     from servicegraph.api.limits import _COSTS
 
@@ -242,7 +242,7 @@ def test_what_the_server_keeps_per_query_text_does_not_keep_the_text(api: Api) -
             return [n for part in value for n in sizes(part)]
         return []
 
-    memos = (_COSTS, schema._ASKED, fast_lists._PLANS, server._QUICK, schema._PARSED,
+    memos = (_COSTS, schema._ASKED, fast_lists._PLANS, quick._QUICK, schema._PARSED,
              schema._VALIDATED)  # fmt: skip
     for memo in memos:
         assert all(n < 1_000 for key in memo._items for n in sizes(key))

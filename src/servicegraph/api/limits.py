@@ -44,7 +44,6 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
 )
-from strawberry.types import ExecutionContext
 
 from servicegraph.api.memo import Memo, text_key
 from servicegraph.errors import ServiceGraphError
@@ -421,15 +420,24 @@ class _Walker:
         return None
 
 
-def refusal(context: ExecutionContext, limits: Limits) -> GraphQLError | None:
+def refusal(
+    schema: GraphQLSchema,
+    query: str | None,
+    document: Any,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+    context: Any,
+    digest: bytes | None = None,
+) -> GraphQLError | None:
     """Why a request must not be executed (over the cost or item limits, introspection the server
-    does not allow), or None: checked before execution, on the parsed and validated document."""
-    document = context.graphql_document
+    does not allow), or None: checked before execution, on the parsed and validated document.
+    ``context``: the request's, whose ``actor`` authenticates the caller; ``digest``: the text's
+    :func:`text_key`, when the caller has it."""
     if document is None:
         return None
-    schema = context.schema._schema
     cost, items, introspects = estimate_text(
-        schema, context.query, document, context.operation_name, context.variables
+        schema, query, document, operation_name, variables, digest
     )
     refused: ServiceGraphError | None = None
     if cost > limits.max_query_cost:
@@ -457,9 +465,18 @@ def refusal(context: ExecutionContext, limits: Limits) -> GraphQLError | None:
             )
         else:
             try:
-                context.context.actor("read")
+                context.actor("read")
             except ServiceGraphError as exc:
                 refused = exc
     if refused is None:
         return None
     return GraphQLError(str(refused), original_error=refused)
+
+
+def timeout_error(budget: float) -> GraphQLError:
+    """What a request stopped at its deadline answers."""
+    return GraphQLError(
+        f"the request ran longer than its time budget of {budget:g} s and was stopped; ask for "
+        "less (smaller first:, fewer aliases) or raise SERVICEGRAPH_REQUEST_TIMEOUT",
+        extensions={"code": "QUERY_TIMEOUT", "budgetSeconds": budget},
+    )

@@ -3,13 +3,14 @@ health check.
 
 Where requests run, on a store read in-process (SQLite):
 
-* a *quick* query — a response of at most ``SMALL_COST`` fields whose root fields are all in
-  ``QUICK_FIELDS`` (``impact``, ``ci`` and ``me``, not as of a past time): these read memory and a
-  few indexed rows, so they run on the event loop itself, a fraction of a millisecond each — but
-  only when no one is writing the topology engine and it is caught up
-  (:meth:`TopologyEngine.hold_if_free`; analyses in threads share it with them); otherwise they
-  go the small queries' way. (Handing each to a thread cost more than the query:
-  two busy threads pass the interpreter lock back and forth; 405 -> 958 requests/s measured.)
+* a *quick* query (:mod:`servicegraph.api.quick`: a small response, root fields ``impact``,
+  ``ci`` and ``me``) reads memory and a few indexed rows, so it runs on the event loop itself, a
+  fraction of a millisecond each — but only when no one is writing the topology engine and it
+  is caught up (:meth:`TopologyEngine.hold_if_free`; analyses in threads share it with them);
+  otherwise it goes the small queries' way. Sent as JSON, it is answered directly
+  (:func:`servicegraph.api.quick.answer`), without strawberry's HTTP view. (Handing each to a
+  thread cost more than the query: two busy threads pass the interpreter lock back and forth;
+  405 -> 958 requests/s measured.)
   An impact whose blast radius turns out larger than a quick one
   (``limits.give_way_if_large``, right after the propagation) is run again in a worker thread,
   so the loop never builds a large answer;
@@ -41,14 +42,7 @@ import anyio
 import orjson
 from cross_web import HTTPException
 from fastapi import FastAPI, Request
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    GraphQLError,
-    OperationDefinitionNode,
-    OperationType,
-    get_operation_ast,
-)
+from graphql import GraphQLError
 from starlette.background import BackgroundTasks
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -60,18 +54,18 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
 from servicegraph.api.graphql.context import Context
-from servicegraph.api.graphql.schema import MAX_TOKENS, build_schema, parsed
+from servicegraph.api.graphql.schema import build_schema
 from servicegraph.api.limits import (
     Limits,
     OffTheLoop,
     QueryTimeout,
     SmallRequests,
     deadline,
-    estimate_text,
     on_the_loop,
+    timeout_error,
 )
-from servicegraph.api.memo import Memo, text_key
 from servicegraph.api.python import ServiceGraph
+from servicegraph.api.quick import answer, hold, sort
 from servicegraph.graph import kernels
 from servicegraph.graph.engine import TopologyEngine
 from servicegraph.processes.access import authenticate
@@ -87,11 +81,6 @@ APP_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 MAX_ERRORS = 100  # errors listed in one response; `extensions.errorCount` gives the total
-SMALL_COST = 5_000  # response fields (limits.estimate) up to which a query takes the small lane
-QUICK_FIELDS = frozenset({"impact", "ci", "me", "__typename"})  # root fields run on the loop
-QUICK_BEHIND = 1_000  # journal entries the engine may lag for a quick query to run on the loop
-QUICK_WAIT = 0.05  # seconds a quick query waits for the engine before it takes a thread
-QUICK_POLL = 0.0005
 LANE_WAIT = 0.05  # seconds a small query waits for the lane before it runs beside the one in it
 GC_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
 SWITCH_INTERVAL = 0.0002  # seconds a busy thread keeps the interpreter lock (CPython's: 0.005)
@@ -154,20 +143,21 @@ class _Router(GraphQLRouter[Context, None]):
         query = getattr(request, "query", None)
         if isinstance(query, str) and len(query) > self.limits.max_query_chars:
             return ExecutionResult(data=None, errors=[_too_long(len(query), self.limits)])
-        kind = self._kind(request) if self.lane else "large"
+        context = kwargs.get("context")
+        lane = context.lane if isinstance(context, Context) else None
+        kind = lane or (self._kind(request) if self.lane else "large")
         small = kind != "large"
         engine = self.engine
-        if kind == "quick" and engine is not None and await _hold(engine):
+        if kind == "quick" and engine is not None and await hold(engine):
             SmallRequests.in_flight += 1  # large requests give way meanwhile (see check_deadline)
             try:
                 with deadline(budget), on_the_loop():
                     try:
                         return await run(*args, **kwargs)
                     except QueryTimeout:
-                        return ExecutionResult(data=None, errors=[_timeout_error(budget)])
+                        return ExecutionResult(data=None, errors=[timeout_error(budget)])
                     except OffTheLoop:  # its answer is large: again, in a worker thread
                         small = False
-                        context = kwargs.get("context")
                         if isinstance(context, Context):
                             context.renew_loaders()
             finally:
@@ -183,54 +173,34 @@ class _Router(GraphQLRouter[Context, None]):
                     return loop.run_until_complete(run(*args, **kwargs))
                 except QueryTimeout:
                     _cancel_pending(loop)
-                    return ExecutionResult(data=None, errors=[_timeout_error(budget)])
+                    return ExecutionResult(data=None, errors=[timeout_error(budget)])
 
         if not small:
             return await anyio.to_thread.run_sync(work)
         # Small queries take turns on one lane: CPU-bound threads side by side only fight for
         # the interpreter lock. One that waits too long (a slow one holds the lane) runs beside.
-        lane = self._small_lane
-        if lane is None:
-            lane = self._small_lane = anyio.CapacityLimiter(1)
+        limiter = self._small_lane
+        if limiter is None:
+            limiter = self._small_lane = anyio.CapacityLimiter(1)
         SmallRequests.in_flight += 1  # large requests give way meanwhile (see check_deadline)
         try:
             held = False
             with anyio.move_on_after(LANE_WAIT):
-                await lane.acquire()
+                await limiter.acquire()
                 held = True
             if not held:
                 return await anyio.to_thread.run_sync(work)
             try:
                 return await anyio.to_thread.run_sync(work)
             finally:
-                lane.release()
+                limiter.release()
         finally:
             SmallRequests.in_flight -= 1
 
     def _kind(self, request: Any) -> str:
-        """``quick``, ``small`` (a query whose response may hold at most SMALL_COST fields) or
-        ``large`` (a request that does not parse or is odd otherwise is large: its execution
-        reports the problem)."""
-        query = request.query
-        digest = text_key(query) if query else b""
-        document = _parsed(query, digest)
-        if document is None:
-            return "large"
-        operation = get_operation_ast(document, request.operation_name)
-        if operation is None or operation.operation is not OperationType.QUERY:
-            return "large"
+        """The request's lane (:func:`servicegraph.api.quick.sort`)."""
         schema = self.schema._schema  # type: ignore[attr-defined]
-        try:
-            cost, _, _ = estimate_text(
-                schema, query, document, request.operation_name, request.variables, digest
-            )
-        except Exception:
-            return "large"
-        if not 0 < cost <= SMALL_COST:
-            return "large"
-        name = request.operation_name
-        quick = _QUICK.get((digest, name), lambda: _quick(operation))
-        return "quick" if quick else "small"
+        return sort(schema, request.query, request.operation_name, request.variables).kind
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = process_result(result)
@@ -245,45 +215,6 @@ class _Router(GraphQLRouter[Context, None]):
                 extra["errorCount"] = len(errors)
                 response["extensions"] = extra
         return response
-
-
-_QUICK: Memo[bool] = Memo(4096)  # whether an operation is quick, by text digest and name
-
-
-def _parsed(query: str | None, digest: bytes) -> DocumentNode | None:
-    """The query's document, to sort it into a lane (None: it does not parse). The same
-    document the execution then takes (:func:`parsed` with the execution's parse options)."""
-    if not query:
-        return None
-    try:
-        return parsed(query, digest, max_tokens=MAX_TOKENS)
-    except GraphQLError:
-        return None
-
-
-async def _hold(engine: TopologyEngine) -> bool:
-    """Enter the engine for a quick query on the loop, waiting up to QUICK_WAIT in short sleeps
-    while the journal is being applied to it; False when that goes on or the journal is far
-    ahead."""
-    waited = 0.0
-    while True:
-        if engine.hold_if_free(QUICK_BEHIND):
-            return True
-        if waited >= QUICK_WAIT:
-            return False
-        await asyncio.sleep(QUICK_POLL)
-        waited += QUICK_POLL
-
-
-def _quick(operation: OperationDefinitionNode) -> bool:
-    """Whether every root field of the operation is a quick one, none of them as of a past time
-    (a replay of the journal); fragments at the root are not looked into."""
-    for selection in operation.selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.name.value not in QUICK_FIELDS:
-            return False
-        if any(argument.name.value == "asOf" for argument in selection.arguments or ()):
-            return False
-    return True
 
 
 def tune_interpreter() -> None:
@@ -318,14 +249,6 @@ def _too_long(length: int, limits: Limits) -> GraphQLError:
         f"{limits.max_query_chars:,} (SERVICEGRAPH_MAX_QUERY_CHARS); send the query without "
         "padding, with its values as variables",
         extensions={"code": "QUERY_TOO_LARGE", "length": length, "limit": limits.max_query_chars},
-    )
-
-
-def _timeout_error(budget: float) -> GraphQLError:
-    return GraphQLError(
-        f"the request ran longer than its time budget of {budget:g} s and was stopped; ask for "
-        "less (smaller first:, fewer aliases) or raise SERVICEGRAPH_REQUEST_TIMEOUT",
-        extensions={"code": "QUERY_TIMEOUT", "budgetSeconds": budget},
     )
 
 
@@ -466,7 +389,9 @@ def create_app(sg: ServiceGraph, limits: Limits | None = None) -> FastAPI:
         del sub.headers["content-length"]
         sub.status_code = None  # type: ignore[assignment]
         context.response = router.temporal_response = sub
-        response: Response = await router.run(request=request, context=context, root_value=None)
+        response: Response | None = await answer(router, request, context)  # a quick query
+        if response is None:
+            response = await router.run(request=request, context=context, root_value=None)
         return response
 
     app.router.routes.insert(0, Route("/graphql", graphql_post, methods=["POST"]))

@@ -40,6 +40,9 @@ class Context(BaseContext):
     sg: ServiceGraph
     authorization: str | None
     loaders: Loaders = field(init=False)
+    # where the server runs the request when it already knows (a quick query the event loop
+    # declined: "small" while the engine is busy, "large" when its answer proved large)
+    lane: str | None = field(default=None, init=False)
     _actor: Actor | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:

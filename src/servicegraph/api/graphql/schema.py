@@ -12,8 +12,16 @@ from contextlib import nullcontext
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode, ExecutionResult, GraphQLError, parse
-from strawberry.extensions import MaskErrors
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    parse,
+    specified_rules,
+)
+from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
@@ -405,6 +413,9 @@ def _is_unexpected(error: GraphQLError) -> bool:
 # (keyed by the rules): the rule classes are made once here.
 _DEPTH_RULE = depth_validator(MAX_DEPTH, None)
 _ALIAS_RULE = alias_validator(MAX_ALIASES)
+# the rules a request's document is validated by: graphql-core's, then depth and aliases
+VALIDATION_RULES = (*specified_rules, _DEPTH_RULE, _ALIAS_RULE)
+UNEXPECTED = "Unexpected error."  # what a client reads of an error that is not its own
 _PARSED: Memo[DocumentNode] = Memo(DOCUMENT_CACHE)
 _VALIDATED: Memo[list[GraphQLError]] = Memo(DOCUMENT_CACHE)
 
@@ -419,12 +430,39 @@ def parsed(query: str, digest: bytes | None = None, **options: Any) -> DocumentN
     return _PARSED.get(key, lambda: parse(query, **options))
 
 
-class Guard(MaskErrors):
+def validation_errors(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    digest: bytes | None = None,
+) -> list[GraphQLError]:
+    """The document's validation errors by ``rules``, kept per query text and rules while the
+    text is among the last :data:`DOCUMENT_CACHE` validated."""
+
+    def validate() -> list[GraphQLError]:
+        return validate_document(schema, document, rules)
+
+    if len(query) > CACHED_TEXT:
+        return validate()
+    return _VALIDATED.get((digest or text_key(query), rules), validate)
+
+
+def masked(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """The errors a client reads: unexpected ones (a bug, an outage) keep their place in the
+    query and lose their message (strawberry's MaskErrors, the same way)."""
+    return [
+        GraphQLError(UNEXPECTED, e.nodes, e.source, e.positions, e.path) if _is_unexpected(e) else e
+        for e in errors
+    ]
+
+
+class Guard(SchemaExtension):
     """Every request's safety and caching in one extension (strawberry builds each extension's
     hooks anew per request: six extensions cost ~7 % of a small request in that machinery alone).
 
     - operation: the depth and alias rules and the token limit apply; afterwards, unexpected
-      errors are masked (strawberry's MaskErrors, which this extends);
+      errors are masked (:func:`masked`);
     - parse and validation: kept by the digest of the query text (strawberry's ParserCache and
       ValidationCache key theirs by the text and by the document, and hashing a document walks
       every node of it on every request);
@@ -435,19 +473,15 @@ class Guard(MaskErrors):
 
     limits: Limits = Limits()
 
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=_is_unexpected)
-
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        context.validation_rules = (*context.validation_rules, _DEPTH_RULE, _ALIAS_RULE)
+        context.validation_rules = VALIDATION_RULES
         context.parse_options["max_tokens"] = MAX_TOKENS
         yield
-        # MaskErrors' own on_operation checks the result against a runtime protocol first: ~2 %
-        # of a small request; a result here is an ExecutionResult or None (nothing is streamed)
+        # a result here is an ExecutionResult or None (nothing is streamed)
         result = context.result
         if result is not None and result.errors:
-            result.errors = self._process_errors(result.errors)
+            result.errors = masked(result.errors)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -460,19 +494,22 @@ class Guard(MaskErrors):
         query, document = context.query, context.graphql_document
         assert query is not None and document is not None
         rules = tuple(context.validation_rules)
-
-        def validate() -> list[GraphQLError]:
-            return validate_document(context.schema._schema, document, rules)
-
-        context.pre_execution_errors = (
-            validate() if len(query) > CACHED_TEXT else _VALIDATED.get((text_key(query), rules),
-                                                                       validate)
-        )  # fmt: skip
+        context.pre_execution_errors = validation_errors(
+            context.schema._schema, query, document, rules
+        )
         yield
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        error = refusal(context, self.limits)
+        error = refusal(
+            context.schema._schema,
+            context.query,
+            context.graphql_document,
+            context.operation_name,
+            context.variables,
+            self.limits,
+            context.context,
+        )
         if error is not None:
             context.result = ExecutionResult(data=None, errors=[error])
         query = context.operation_type is OperationType.QUERY
