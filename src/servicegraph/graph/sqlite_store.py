@@ -63,6 +63,7 @@ from servicegraph.graph.store import (
     utc_now,
 )
 from servicegraph.graph.values import text_problem
+from servicegraph.graph.wal_mark import WalMark
 
 __all__ = ["SqliteStore", "write_timeout"]
 
@@ -167,6 +168,7 @@ _SCHEMA = _SCHEMA.format(
     bulk_indexes="\n".join(f"{body};" for body in _BULK_INDEXES.values()),
 )
 _SORT_THREADS = min(4, os.cpu_count() or 1)
+_KEPT_TOKENS = 1_024  # known tokens kept between commits (SqliteStore.find_token)
 _PART = 10_000  # rows one statement writes (a JSON array SQLite unpacks)
 _REBUILD_SEARCH_AT = 10_000  # CIs written at once before a rebuild of the index can pay off
 # Columns added after the first release: (table, column, declaration), added when missing.
@@ -225,6 +227,10 @@ class SqliteStore(GraphStore):
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        # values that change only by commits, kept with the WAL mark read before them
+        self._mark = WalMark(self.path)
+        self._head: tuple[bytes, int] | None = None
+        self._tokens: tuple[bytes, dict[str, TokenRecord]] | None = None
         if not create and not self.path.exists():
             raise StoreUnavailable(
                 f"there is no store at {self.path}: check --db (or SERVICEGRAPH_DB); "
@@ -342,6 +348,7 @@ class SqliteStore(GraphStore):
             if direct:
                 with contextlib.suppress(sqlite3.Error):  # else the next open sets WAL again
                     self._writer.execute("PRAGMA journal_mode=WAL")
+                self._marks_on()
             self._write_lock.release()
 
     def _leave_wal(self) -> bool:
@@ -365,12 +372,21 @@ class SqliteStore(GraphStore):
             mine.close()
             self._local.db = None
         db.execute("PRAGMA busy_timeout = 0")  # another connection has it open: do not wait
+        self._mark.off()  # SQLite deletes the -shm file when it leaves WAL, makes one on return
+        switched = False
         try:
-            return bool(db.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete")
+            switched = db.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
         except sqlite3.OperationalError:  # "database is locked"
-            return False
+            pass
         finally:
             db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            if not switched:
+                self._marks_on()
+        return switched
+
+    def _marks_on(self) -> None:
+        self._head = self._tokens = None
+        self._mark.on()
 
     # -- reads ----------------------------------------------------------------------------------
     def get_cis(self, ids: Collection[str]) -> dict[str, CI]:
@@ -638,10 +654,19 @@ class SqliteStore(GraphStore):
         return out
 
     def head_seq(self) -> int:
-        row = self._read(
-            "read the journal", lambda db: db.execute("SELECT max(seq) FROM journal").fetchone()
-        )
-        return int(row[0] or 0)
+        mark = self._mark.read()  # before the read: a commit in between makes it differ
+        kept = self._head
+        if mark is not None and kept is not None and kept[0] == mark:
+            return kept[1]
+
+        def read(db: sqlite3.Connection) -> tuple[int, bool]:
+            row = db.execute("SELECT max(seq) FROM journal").fetchone()
+            return int(row[0] or 0), db.in_transaction  # a read transaction's may be older
+
+        head, older = self._read("read the journal", read)
+        if mark is not None and not older:
+            self._head = (mark, head)
+        return head
 
     def counts(self) -> dict[str, int]:
         def read(db: sqlite3.Connection) -> dict[str, int]:
@@ -669,13 +694,30 @@ class SqliteStore(GraphStore):
         self._run_write(work)
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
-        row = self._read(
-            "read tokens",
-            lambda db: db.execute(
+        """The token, read again after any commit (creating or revoking a token commits); known
+        tokens are kept meanwhile, up to _KEPT_TOKENS (unknown ones are always looked up)."""
+        mark = self._mark.read()  # before the read: a commit in between makes it differ
+        kept = self._tokens
+        if mark is not None and kept is not None and kept[0] == mark:
+            record = kept[1].get(token_hash)
+            if record is not None:
+                return record
+
+        def read(db: sqlite3.Connection) -> tuple[Any, bool]:
+            row = db.execute(
                 f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?", (token_hash,)
-            ).fetchone(),
-        )
-        return TokenRecord(*row) if row else None
+            ).fetchone()
+            return row, db.in_transaction
+
+        row, older = self._read("read tokens", read)
+        if row is None:
+            return None
+        record = TokenRecord(*row)
+        if mark is not None and not older:
+            if kept is None or kept[0] != mark or len(kept[1]) >= _KEPT_TOKENS:
+                self._tokens = kept = (mark, {})
+            kept[1][token_hash] = record
+        return record
 
     def list_tokens(self) -> list[TokenRecord]:
         rows = self._read(
@@ -799,6 +841,7 @@ class SqliteStore(GraphStore):
         return self._read("check integrity", check)
 
     def close(self) -> None:
+        self._mark.off()
         with self._connections_lock:
             for db in self._connections:
                 db.close()
