@@ -23,7 +23,7 @@ from servicegraph.graph import sqlite_store as sqlite_module
 from servicegraph.graph.model import Model
 from servicegraph.graph.neo4j_store import Neo4jStore
 from servicegraph.graph.packed_keys import PackedKeys
-from servicegraph.graph.records import CI, Batch
+from servicegraph.graph.records import CI, Batch, Relationship
 from servicegraph.graph.sqlite_store import SqliteStore
 from servicegraph.graph.store import GraphStore
 from servicegraph.graph.streamed import Chunk
@@ -424,3 +424,29 @@ def test_sqlite_an_import_into_an_empty_store_killed_midway_leaves_it_empty(
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     assert _journal_mode(path) == "wal" and not journal.exists()
+
+
+def test_records_made_fast_are_the_records_their_constructors_make() -> None:
+    """An import makes its CIs, relationships and mutations without the frozen dataclasses'
+    ``__init__`` (records.slot_setter): equal, frozen, printed alike."""
+    import dataclasses
+
+    from servicegraph.graph.records import new_ci, new_relationship
+    from servicegraph.graph.store import Mutation, new_mutation
+
+    attributes = {"status": "active", "n": [1, {"x": None}]}
+    pairs = [
+        (new_ci("vm-1", "vm", "vm one", attributes, 3), CI("vm-1", "vm", "vm one", attributes, 3)),
+        (new_ci("vm-2", "vm", "", {}, None), CI("vm-2", "vm", "", {})),
+        (new_relationship("a", "RUNS_ON", "b", attributes),
+         Relationship("a", "RUNS_ON", "b", attributes)),
+    ]  # fmt: skip
+    rel = pairs[2][1]
+    pairs.append((new_mutation("create_relationship", None, rel),
+                  Mutation("create_relationship", None, rel)))  # fmt: skip
+    for fast, made in pairs:
+        assert fast == made and repr(fast) == repr(made) and type(fast) is type(made)
+        assert dataclasses.astuple(fast) == dataclasses.astuple(made)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(fast, dataclasses.fields(fast)[0].name, "other")
+    assert pairs[3][0].after == pairs[3][1].after and pairs[3][0].entity == "a -[RUNS_ON]-> b"

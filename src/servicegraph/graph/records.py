@@ -110,6 +110,47 @@ class Relationship:
         return cls(data["source"], data["type"], data["target"], dict(data.get("attributes") or {}))
 
 
+# Made millions of times by an import: a frozen dataclass's __init__ sets each field through
+# object.__setattr__ (480 ns a relationship); these set the slots directly (280 ns) and make the
+# same objects. The 1M-CI CLI import, alternated: 42.7-42.8 -> 41.8-42.2 s (with new_mutation).
+def slot_setter(cls: type, name: str) -> Callable[[object, Any], None]:
+    """The setter of the slot ``name`` of ``cls`` (a frozen dataclass's field)."""
+    setter: Callable[[object, Any], None] = getattr(cls, name).__set__
+    return setter
+
+
+_new = object.__new__
+_ci_id, _ci_cls, _ci_name, _ci_attributes, _ci_version = (
+    slot_setter(CI, name) for name in ("id", "cls", "name", "attributes", "version")
+)
+_rel_source, _rel_type, _rel_target, _rel_attributes = (
+    slot_setter(Relationship, name) for name in ("source", "type", "target", "attributes")
+)
+
+
+def new_ci(ident: str, cls: str, name: str, attributes: dict[str, Any], version: int | None) -> CI:
+    """``CI(ident, cls, name, attributes, version)``, made faster."""
+    ci = _new(CI)
+    _ci_id(ci, ident)
+    _ci_cls(ci, cls)
+    _ci_name(ci, name)
+    _ci_attributes(ci, attributes)
+    _ci_version(ci, version)
+    return ci
+
+
+def new_relationship(
+    source: str, rel_type: str, target: str, attributes: dict[str, Any]
+) -> Relationship:
+    """``Relationship(source, rel_type, target, attributes)``, made faster."""
+    rel = _new(Relationship)
+    _rel_source(rel, source)
+    _rel_type(rel, rel_type)
+    _rel_target(rel, target)
+    _rel_attributes(rel, attributes)
+    return rel
+
+
 def is_text_key(key: tuple[object, ...]) -> bool:
     """Whether every part of a relationship key is text (a file may give a list or a number:
     validation names it; nothing else may hash or look it up)."""

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from servicegraph.errors import Problem
 from servicegraph.graph.model import Model
-from servicegraph.graph.records import CI, Batch, Relationship
+from servicegraph.graph.records import CI, Batch, Relationship, new_ci, new_relationship
 from servicegraph.graph.streamed import Chunk
 from servicegraph.graph.values import MAX_JSON_BYTES
 from servicegraph.processes.csv_cells import csv_unescape, parse_cell
@@ -176,12 +176,12 @@ def _record(section: str, item: Any, texts: dict[str, str]) -> CI | Relationship
         ident, cls = item.get("id"), item.get("class")
         ident = shared(ident, ident) if type(ident) is str else ident
         cls = shared(cls, cls) if type(cls) is str else cls
-        return CI(ident, cls, item.get("name"), item.get("attributes", {}))
+        return new_ci(ident, cls, item.get("name"), item.get("attributes", {}), None)
     source, rel_type, target = item.get("source"), item.get("type"), item.get("target")
     source = shared(source, source) if type(source) is str else source
     rel_type = shared(rel_type, rel_type) if type(rel_type) is str else rel_type
     target = shared(target, target) if type(target) is str else target
-    return Relationship(source, rel_type, target, item.get("attributes", {}))
+    return new_relationship(source, rel_type, target, item.get("attributes", {}))
 
 
 def csv_records(model: Model, path: Path, texts: dict[str, str]) -> Iterator[Found]:
