@@ -9,8 +9,8 @@ by commits (the journal head, a token) keeps the value with the mark it read *be
 SQLite, and asks again only when the mark differs. Inside a request a statement costs ~20 µs,
 SQLite's caches cold; comparing 96 bytes, well under one.
 
-**The descriptors and maps of ``-shm`` files are never closed** (:data:`_MAPPED`, one per file
-for the life of the process). Closing *any* descriptor of a file drops every POSIX lock this
+**The descriptors and maps of ``-shm`` files are never closed** (:data:`_FILES`: a descriptor
+and a page of memory per file, for the life of the process; a server opens one store). Closing *any* descriptor of a file drops every POSIX lock this
 process holds on it — SQLite's included — and a map closes a duplicate of its descriptor when it
 goes. Without its locks, another process's connection takes itself for the only one and resets
 the ``-shm`` file under this process's connections (they die of SIGBUS: seen in the test suite).
