@@ -4,13 +4,13 @@ health check.
 Where requests run, on a store read in-process (SQLite):
 
 * a *quick* query (:mod:`servicegraph.api.quick`: a small response, root fields ``impact``,
-  ``ci`` and ``me``) reads memory and a few indexed rows, so it runs on the event loop itself, a
-  fraction of a millisecond each — but only when no one is writing the topology engine and it
+  ``ci`` and ``me``) POSTed as JSON reads memory and a few indexed rows, so it is answered on
+  the event loop itself, without strawberry's HTTP view (:func:`servicegraph.api.quick.answer`),
+  a fraction of a millisecond each — but only when no one is writing the topology engine and it
   is caught up (:meth:`TopologyEngine.hold_if_free`; analyses in threads share it with them);
-  otherwise it goes the small queries' way. Sent as JSON, it is answered directly
-  (:func:`servicegraph.api.quick.answer`), without strawberry's HTTP view. (Handing each to a
-  thread cost more than the query: two busy threads pass the interpreter lock back and forth;
-  405 -> 958 requests/s measured.)
+  otherwise, or when sent otherwise (GET, ``extensions``, a document with errors), it goes the
+  small queries' way. (Handing each to a thread cost more than the query: two busy threads pass
+  the interpreter lock back and forth; 405 -> 958 requests/s measured.)
   An impact whose blast radius turns out larger than a quick one
   (``limits.give_way_if_large``, right after the propagation) is run again in a worker thread,
   so the loop never builds a large answer;
@@ -57,15 +57,13 @@ from servicegraph.api.graphql.context import Context
 from servicegraph.api.graphql.schema import build_schema
 from servicegraph.api.limits import (
     Limits,
-    OffTheLoop,
     QueryTimeout,
     SmallRequests,
     deadline,
-    on_the_loop,
     timeout_error,
 )
 from servicegraph.api.python import ServiceGraph
-from servicegraph.api.quick import answer, hold, sort
+from servicegraph.api.quick import answer, sort
 from servicegraph.graph import kernels
 from servicegraph.graph.engine import TopologyEngine
 from servicegraph.processes.access import authenticate
@@ -143,26 +141,11 @@ class _Router(GraphQLRouter[Context, None]):
         query = getattr(request, "query", None)
         if isinstance(query, str) and len(query) > self.limits.max_query_chars:
             return ExecutionResult(data=None, errors=[_too_long(len(query), self.limits)])
+        # A quick query sent as JSON was answered on the event loop (quick.answer) unless it could
+        # not be; here it takes the small lane, as do the few others (e.g. GET) of its kind.
         context = kwargs.get("context")
         lane = context.lane if isinstance(context, Context) else None
-        kind = lane or (self._kind(request) if self.lane else "large")
-        small = kind != "large"
-        engine = self.engine
-        if kind == "quick" and engine is not None and await hold(engine):
-            SmallRequests.in_flight += 1  # large requests give way meanwhile (see check_deadline)
-            try:
-                with deadline(budget), on_the_loop():
-                    try:
-                        return await run(*args, **kwargs)
-                    except QueryTimeout:
-                        return ExecutionResult(data=None, errors=[timeout_error(budget)])
-                    except OffTheLoop:  # its answer is large: again, in a worker thread
-                        small = False
-                        if isinstance(context, Context):
-                            context.renew_loaders()
-            finally:
-                SmallRequests.in_flight -= 1
-                engine.let_go()
+        small = (lane or (self._kind(request) if self.lane else "large")) != "large"
 
         def work() -> ExecutionResult:
             loop = getattr(_thread_loops, "loop", None)
